@@ -1,0 +1,41 @@
+"""Small numerical and shape helpers used by the distribution families."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax.core import Tracer
+
+from ._typing import Array, ArrayLike, Shape
+
+
+def as_float(x: ArrayLike) -> Array:
+    """Convert ``x`` to a floating array, keeping float64 when x64 is enabled."""
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(float))
+    return x
+
+
+def promote_shapes(*args: ArrayLike, shape: Shape = ()) -> tuple[Array, ...]:
+    """Broadcast all arguments (and ``shape``) to one common shape."""
+    arrays = [jnp.asarray(a) for a in args]
+    out_shape = jnp.broadcast_shapes(shape, *(a.shape for a in arrays))
+    return tuple(jnp.broadcast_to(a, out_shape) for a in arrays)
+
+
+def is_concrete(x: object) -> bool:
+    """True when ``x`` holds concrete values (not a tracer under jit/vmap/grad)."""
+    return not any(isinstance(leaf, Tracer) for leaf in jax.tree.leaves(x))
+
+
+def sum_rightmost(x: Array, n: int) -> Array:
+    """Sum the ``n`` rightmost dimensions of ``x``."""
+    if n <= 0:
+        return x
+    return jnp.sum(x, axis=tuple(range(-n, 0)))
+
+
+def clamp_probs(p: Array) -> Array:
+    eps = jnp.finfo(jnp.result_type(p)).eps
+    return jnp.clip(p, eps, 1.0 - eps)

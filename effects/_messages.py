@@ -1,0 +1,287 @@
+"""Typed effect messages.
+
+Every effect that a model performs is an instance of a final subclass of :class:`Effect`,
+an immutable ``eqx.Module``. A handler that wants to change a message returns a new one
+(``msg.replace(value=...)``); nothing is mutated in place.
+
+To define a new effect, subclass :class:`Effect`, declare its fields, and, if it has a
+meaning without any handler, set ``has_default = True`` and implement ``default``::
+
+    class Cost(Effect):
+        name: str = eqx.field(static=True)
+        amount: Array
+        value: Any = None
+        stop: bool = eqx.field(static=True, default=False)
+
+    def cost(name, amount):
+        return perform(Cost(name, amount)).value
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from ._util import EMPTY, FrozenDict
+
+
+class CondIndepStackFrame(eqx.Module):
+    """One enclosing plate, as recorded on a site: its name, batch dim and (sub)size."""
+
+    name: str = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    size: int = eqx.field(static=True)
+
+
+class Effect(eqx.Module):
+    """Abstract base of all effect messages.
+
+    Subclasses declare at least ``name`` (static, may be ``None``), ``value`` and a static
+    ``stop`` flag. ``has_default`` says whether the effect has a meaning when no handler
+    in force handles it; if so, ``default`` gives that meaning.
+    """
+
+    type_name: ClassVar[str] = "effect"
+    has_default: ClassVar[bool] = False
+
+    def default(self) -> Effect:
+        """The effect's default interpretation, applied after every handler's ``process``."""
+        return self
+
+    def replace(self, **changes: Any) -> Effect:
+        """A copy of this message with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    # Dict-style access, so NumPyro code such as ``tr["x"]["value"]`` keeps working.
+    def __getitem__(self, key: str) -> Any:
+        if key == "type":
+            return self.type_name
+        try:
+            return getattr(self, key)
+        except AttributeError as e:
+            raise KeyError(key) from e
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: str) -> bool:
+        return key == "type" or hasattr(self, key)
+
+
+class AbstractSite(Effect):
+    """Abstract base of effects that contribute a log density: ``Sample`` and ``Factor``."""
+
+    def log_prob(self) -> Array:
+        """The site's elementwise log density, with its mask and scale applied."""
+        raise NotImplementedError
+
+    def _mask_and_scale(self, lp: Array, mask: Array | None, scale: Array | None) -> Array:
+        if mask is not None:
+            lp = jnp.where(mask, lp, jnp.zeros((), lp.dtype))
+        if scale is not None:
+            lp = lp * scale
+        return lp
+
+
+class Sample(AbstractSite):
+    """A random variable drawn from ``fn``, or observed at ``value`` when ``is_observed``.
+
+    ``indices`` holds the step numbers of the enclosing effect-aware ``scan`` loops
+    (outermost first); ``cond_indep_stack`` the enclosing plates (innermost first).
+    """
+
+    type_name: ClassVar[str] = "sample"
+    has_default: ClassVar[bool] = True
+
+    name: str = eqx.field(static=True)
+    fn: Any
+    value: Any = None
+    is_observed: bool = eqx.field(static=True, default=False)
+    obs_mask: Any = None
+    sample_shape: tuple[int, ...] = eqx.field(static=True, default=())
+    infer: FrozenDict = eqx.field(static=True, default=EMPTY)
+    scale: Any = None
+    mask: Any = None
+    cond_indep_stack: tuple[CondIndepStackFrame, ...] = eqx.field(static=True, default=())
+    key: Any = None
+    indices: tuple = ()
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> Sample:
+        msg = self
+        if msg.value is None:
+            if msg.key is None:
+                raise ValueError(
+                    f"Sample site '{msg.name}' needs a PRNG key but no `seed` handler is in "
+                    "force. Fix: run the model under a seed, e.g. "
+                    "`seed(model, rng_seed=0)(...)` or `run(model, seed(key) >> trace())`, "
+                    "or give the site a value with `condition`/`substitute`."
+                )
+            value = msg.fn.sample(msg.key, msg.sample_shape)
+            msg = msg.replace(value=value)
+        else:
+            _check_value_shape(msg)
+        return msg
+
+    def log_prob(self) -> Array:
+        lp = self.fn.log_prob(self.value)
+        return self._mask_and_scale(lp, self.mask, self.scale)
+
+
+def _check_value_shape(msg: Sample) -> None:
+    fn = msg.fn
+    expected = tuple(msg.sample_shape) + tuple(fn.batch_shape) + tuple(fn.event_shape)
+    found = tuple(jnp.shape(msg.value))
+    ev = tuple(fn.event_shape)
+    bad = False
+    try:
+        jnp.broadcast_shapes(found, expected)
+    except ValueError:
+        bad = True
+    if not bad and ev and found[len(found) - len(ev) :] != ev:
+        bad = True
+    if bad:
+        what = "observed value" if msg.is_observed else "value"
+        raise ValueError(
+            f"The {what} at site '{msg.name}' has shape {found}, which does not broadcast "
+            f"with the distribution's shape {expected} (sample_shape "
+            f"{tuple(msg.sample_shape)} + batch_shape {tuple(fn.batch_shape)} + "
+            f"event_shape {ev}). Fix: reshape the data, or check the enclosing plates "
+            f"{[f.name for f in msg.cond_indep_stack]} and the distribution's batch shape."
+        )
+
+
+class Factor(AbstractSite):
+    """An arbitrary log-density term ``log_factor`` added to the model."""
+
+    type_name: ClassVar[str] = "factor"
+    has_default: ClassVar[bool] = True
+
+    name: str = eqx.field(static=True)
+    log_factor: Array
+    value: Any = None
+    scale: Any = None
+    mask: Any = None
+    cond_indep_stack: tuple[CondIndepStackFrame, ...] = eqx.field(static=True, default=())
+    indices: tuple = ()
+    stop: bool = eqx.field(static=True, default=False)
+    is_observed: ClassVar[bool] = True
+
+    def default(self) -> Factor:
+        if self.value is None:
+            return self.replace(value=jnp.zeros(jnp.shape(self.log_factor) + (0,)))
+        return self
+
+    def log_prob(self) -> Array:
+        return self._mask_and_scale(jnp.asarray(self.log_factor), self.mask, self.scale)
+
+
+class Param(Effect):
+    """A learnable parameter. ``init_value`` is an array, or ``init_fn(key)`` gives one."""
+
+    type_name: ClassVar[str] = "param"
+    has_default: ClassVar[bool] = True
+
+    name: str = eqx.field(static=True)
+    init_value: Any = None
+    init_fn: Callable | None = eqx.field(static=True, default=None)
+    constraint: Any = None
+    event_dim: int | None = eqx.field(static=True, default=None)
+    value: Any = None
+    key: Any = None
+    indices: tuple = ()
+    cond_indep_stack: tuple[CondIndepStackFrame, ...] = eqx.field(static=True, default=())
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> Param:
+        if self.value is not None:
+            return self
+        if self.init_fn is not None:
+            if self.key is None:
+                raise ValueError(
+                    f"Param site '{self.name}' has a callable init_value, which needs a PRNG "
+                    "key, but no `seed` handler is in force. Fix: run under `seed(...)`."
+                )
+            return self.replace(value=self.init_fn(self.key))
+        if self.init_value is None:
+            raise ValueError(
+                f"Param site '{self.name}' has no init_value and no handler gave it a "
+                "value. Fix: pass init_value, or substitute a value for it."
+            )
+        return self.replace(value=self.init_value)
+
+
+class Deterministic(Effect):
+    """A named deterministic value, recorded by ``trace``."""
+
+    type_name: ClassVar[str] = "deterministic"
+    has_default: ClassVar[bool] = True
+
+    name: str = eqx.field(static=True)
+    value: Any
+    indices: tuple = ()
+    cond_indep_stack: tuple[CondIndepStackFrame, ...] = eqx.field(static=True, default=())
+    stop: bool = eqx.field(static=True, default=False)
+
+
+class Plate(Effect):
+    """Entering a plate: its value is the (sub)sample of indices ``0..size-1`` in use."""
+
+    type_name: ClassVar[str] = "plate"
+    has_default: ClassVar[bool] = True
+
+    name: str = eqx.field(static=True)
+    size: int = eqx.field(static=True)
+    subsample_size: int = eqx.field(static=True)
+    dim: int | None = eqx.field(static=True, default=None)
+    value: Any = None
+    key: Any = None
+    indices: tuple = ()
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> Plate:
+        if self.value is not None:
+            return self
+        if self.subsample_size == self.size:
+            return self.replace(value=jnp.arange(self.size))
+        if self.key is None:
+            raise ValueError(
+                f"Plate '{self.name}' subsamples {self.subsample_size} of {self.size} "
+                "indices at random, which needs a PRNG key, but no `seed` handler is in "
+                "force. Fix: run under `seed(...)`, or substitute the plate's indices."
+            )
+        perm = jax.random.permutation(self.key, self.size)
+        return self.replace(value=perm[: self.subsample_size])
+
+
+class Subsample(Effect):
+    """Select the current plates' subsample of ``value`` (see :func:`effects.subsample`)."""
+
+    type_name: ClassVar[str] = "subsample"
+    has_default: ClassVar[bool] = True
+
+    value: Any
+    event_dim: int = eqx.field(static=True, default=0)
+    name: str | None = eqx.field(static=True, default=None)
+    stop: bool = eqx.field(static=True, default=False)
+
+
+class PRNGKey(Effect):
+    """A request for a fresh PRNG key; its value is ``None`` when no seed is in force."""
+
+    type_name: ClassVar[str] = "prng_key"
+    has_default: ClassVar[bool] = True
+
+    name: str | None = eqx.field(static=True, default=None)
+    value: Any = None
+    indices: tuple = ()
+    stop: bool = eqx.field(static=True, default=False)

@@ -1,0 +1,26 @@
+"""Handlers: interpretations of effects, as immutable ``eqx.Module`` values.
+
+Compose them into a pipeline with ``>>`` (innermost first) and run a model with
+``effects.run(model, pipeline)``, or use them NumPyro style: ``trace(seed(model, 0))``.
+"""
+
+from effects import (
+    Handled as Handled,
+    Handler as Handler,
+    Pipeline as Pipeline,
+    identity as identity,
+    run as run,
+)
+
+from ._block import Block as Block, block as block
+from ._condition import (
+    Condition as Condition,
+    Substitute as Substitute,
+    condition as condition,
+    substitute as substitute,
+)
+from ._scale_mask import Mask as Mask, Scale as Scale, mask as mask, scale as scale
+from ._seed import Seed as Seed, seed as seed, site_key as site_key
+from ._trace import Trace as Trace, TraceHandler as TraceHandler, trace as trace
+
+# --- more handlers (replay, scope, lift, do, uncondition, infer_config) ---

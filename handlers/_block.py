@@ -1,0 +1,78 @@
+"""``block``: hide sites from the handlers outside it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import ClassVar
+
+import equinox as eqx
+
+from effects import Effect, Handled, Handler as _Handler
+
+from ._common import wrap
+
+
+class Block(_Handler):
+    """Stops messages from reaching outer handlers.
+
+    A site is hidden when ``hide_fn(msg)`` is true; else when it is named in ``hide``; else
+    when ``expose`` (or ``expose_types``) is given and the site is not in it; else when its
+    type is in ``hide_types``. With no arguments, everything is hidden.
+    """
+
+    handles: ClassVar = (Effect,)
+
+    hide_fn: Callable | None = eqx.field(static=True, default=None)
+    hide: tuple[str, ...] | None = eqx.field(static=True, default=None)
+    expose: tuple[str, ...] | None = eqx.field(static=True, default=None)
+    hide_types: tuple[type, ...] | None = eqx.field(static=True, default=None)
+    expose_types: tuple[type, ...] | None = eqx.field(static=True, default=None)
+
+    def hides(self, msg: Effect) -> bool:
+        name = getattr(msg, "name", None)
+        if self.hide_fn is not None:
+            return bool(self.hide_fn(msg))
+        if self.hide is not None:
+            return name in self.hide
+        if self.expose is not None or self.expose_types is not None:
+            exposed = (self.expose is not None and name in self.expose) or (
+                self.expose_types is not None and isinstance(msg, self.expose_types)
+            )
+            return not exposed
+        if self.hide_types is not None:
+            return isinstance(msg, self.hide_types)
+        return True
+
+    def process(self, msg, state):
+        if self.hides(msg):
+            return msg.replace(stop=True), state
+        return msg, state
+
+
+def _names(x: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    if x is None:
+        return None
+    if isinstance(x, str):
+        return (x,)
+    return tuple(x)
+
+
+def block(
+    fn: Callable | None = None,
+    hide_fn: Callable | None = None,
+    hide: Sequence[str] | None = None,
+    expose: Sequence[str] | None = None,
+    hide_types: Sequence[type] | None = None,
+    expose_types: Sequence[type] | None = None,
+) -> Block | Handled:
+    """Hide sites from outer handlers (by name, by type, or by predicate)."""
+    return wrap(
+        fn,
+        Block(
+            hide_fn,
+            _names(hide),
+            _names(expose),
+            None if hide_types is None else tuple(hide_types),
+            None if expose_types is None else tuple(expose_types),
+        ),
+    )

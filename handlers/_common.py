@@ -1,0 +1,66 @@
+"""Helpers shared by the standard handlers."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+
+from effects import Handled, Handler
+
+
+class SeenNames(eqx.Module):
+    """Site names a handler has acted on. Only static data, so it passes through
+    ``lax.scan``/``lax.cond`` as structure without any array leaves."""
+
+    names: frozenset = eqx.field(static=True, default=frozenset())
+
+    def add(self, name: str) -> SeenNames:
+        if name in self.names:
+            return self
+        return SeenNames(self.names | {name})
+
+    def union(self, other: SeenNames) -> SeenNames:
+        return SeenNames(self.names | other.names)
+
+
+def index_steps(value: Any, indices: tuple) -> Any:
+    """Select the current scan step(s) from a time-stacked value (outermost loop first)."""
+    for i in indices:
+        value = jax.tree.map(lambda v, i=i: v[i], value)
+    return value
+
+
+def check_unknown(handler_name: str, data_names, seen: SeenNames, on_unknown: str) -> None:
+    unknown = sorted(set(data_names) - set(seen.names))
+    if not unknown or on_unknown == "ignore":
+        return
+    msg = (
+        f"{handler_name}: data name site(s) {unknown} that the model did not perform "
+        f"(sites seen: {sorted(seen.names)}). Fix: check the spelling or remove the "
+        f"extra entries; pass on_unknown='ignore' to silence this."
+    )
+    if on_unknown == "error":
+        raise ValueError(msg)
+    warnings.warn(msg, UserWarning, stacklevel=4)
+
+
+def check_on_unknown(value: str) -> None:
+    if value not in ("error", "warn", "ignore"):
+        raise ValueError(f"on_unknown must be 'error', 'warn' or 'ignore', got {value!r}.")
+
+
+def wrap(fn: Callable | None, handler: Handler) -> Handler | Handled:
+    """NumPyro-style dual use: ``h(fn, ...)`` wraps fn; ``h(...)`` is the handler itself."""
+    if fn is None:
+        return handler
+    if not callable(fn):
+        raise TypeError(
+            f"{handler.handler_name}: expected a model (a callable) as first argument, got "
+            f"{type(fn).__name__}: {fn!r}. Fix: pass the model function itself, or pass "
+            "the handler's data by keyword."
+        )
+    return Handled(fn, handler)

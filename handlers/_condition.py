@@ -1,0 +1,140 @@
+"""``condition`` and ``substitute``: give sites values from data or a function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from effects import Deterministic, Handled, Handler as _Handler, Param, Plate, Sample
+
+from ._common import SeenNames, check_on_unknown, check_unknown, index_steps, wrap
+
+
+def _as_data(data: Mapping[str, Any] | None, who: str) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise TypeError(
+            f"{who}: data must be a mapping from site name to value, got "
+            f"{type(data).__name__}. Fix: pass a dict such as {{'y': y}}."
+        )
+    return {str(k): v for k, v in data.items()}
+
+
+class Condition(_Handler):
+    """Observe sample sites: each site named in ``data`` gets that value, marked observed.
+
+    Inside an effect-aware ``scan``, values are stacked along time (leading axis per loop).
+    ``condition_fn(msg)`` may instead return a value (or ``None``) for each site.
+    """
+
+    handles: ClassVar = (Sample,)
+    scan_mode: ClassVar[str] = "stack"
+
+    data: dict[str, Any]
+    condition_fn: Callable | None = eqx.field(static=True, default=None)
+    on_unknown: str = eqx.field(static=True, default="warn")
+
+    def __check_init__(self):
+        check_on_unknown(self.on_unknown)
+
+    def init_state(self):
+        return SeenNames()
+
+    def process(self, msg, state):
+        if self.condition_fn is not None:
+            value = self.condition_fn(msg)
+        elif msg.name in self.data:
+            value = index_steps(self.data[msg.name], msg.indices)
+            state = state.add(msg.name)
+        else:
+            return msg, state
+        if value is None:
+            return msg, state
+        return msg.replace(value=jnp.asarray(value), is_observed=True), state
+
+    def merge(self, state, inner):
+        return state.union(inner)
+
+    def output(self, state):
+        if self.condition_fn is None:
+            check_unknown("condition", self.data, state, self.on_unknown)
+        return None
+
+
+def condition(
+    fn: Callable | None = None,
+    data: Mapping[str, Any] | None = None,
+    condition_fn: Callable | None = None,
+    *,
+    on_unknown: str = "warn",
+) -> Condition | Handled:
+    """Condition sample sites on observed values.
+
+    ``condition(data)`` is a handler; ``condition(model, data)`` wraps (NumPyro style).
+    Data naming a site the model does not perform gives a warning
+    (``on_unknown="error"`` makes it an error, ``"ignore"`` silences it).
+    """
+    if fn is not None and not callable(fn) and data is None:
+        fn, data = None, fn
+    return wrap(fn, Condition(_as_data(data, "condition"), condition_fn, on_unknown))
+
+
+class Substitute(_Handler):
+    """Replace the values of sample, param, plate and deterministic sites.
+
+    Unlike ``condition``, a substituted sample site keeps its ``is_observed`` flag: it is
+    still a latent variable whose value happens to be fixed (as when evaluating a log
+    density at a point). Values inside ``scan`` are stacked along time.
+    """
+
+    handles: ClassVar = (Sample, Param, Plate, Deterministic)
+    scan_mode: ClassVar[str] = "stack"
+
+    data: dict[str, Any]
+    substitute_fn: Callable | None = eqx.field(static=True, default=None)
+    on_unknown: str = eqx.field(static=True, default="warn")
+
+    def __check_init__(self):
+        check_on_unknown(self.on_unknown)
+
+    def init_state(self):
+        return SeenNames()
+
+    def process(self, msg, state):
+        if self.substitute_fn is not None:
+            value = self.substitute_fn(msg)
+        elif msg.name in self.data:
+            value = index_steps(self.data[msg.name], getattr(msg, "indices", ()))
+            state = state.add(msg.name)
+        else:
+            return msg, state
+        if value is None:
+            return msg, state
+        return msg.replace(value=jnp.asarray(value)), state
+
+    def merge(self, state, inner):
+        return state.union(inner)
+
+    def output(self, state):
+        if self.substitute_fn is None:
+            check_unknown("substitute", self.data, state, self.on_unknown)
+        return None
+
+
+def substitute(
+    fn: Callable | None = None,
+    data: Mapping[str, Any] | None = None,
+    substitute_fn: Callable | None = None,
+    *,
+    on_unknown: str = "warn",
+) -> Substitute | Handled:
+    """Fix site values from ``data`` (a dict) or ``substitute_fn(msg) -> value | None``."""
+    if fn is not None and not callable(fn) and data is None and substitute_fn is None:
+        fn, data = None, fn
+    if substitute_fn is not None and data:
+        raise ValueError("substitute: pass either data or substitute_fn, not both.")
+    return wrap(fn, Substitute(_as_data(data, "substitute"), substitute_fn, on_unknown))

@@ -1,0 +1,47 @@
+"""Test configuration shared by the whole suite.
+
+* Two host CPU devices, so that pmap/shard_map tests have somewhere to go. This must be
+  set before JAX initialises its backends.
+* float64 everywhere: exact-math tests (log densities, enumeration) compare with SciPy.
+* Public functions of the library are checked at run time with beartype through the
+  jaxtyping import hook, installed before any library module is imported.
+* Hypothesis profiles: ``quick`` (default, for CI) and ``thorough``
+  (``EFFAX_HYPOTHESIS_PROFILE=thorough``).
+"""
+
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+
+from jaxtyping import install_import_hook  # noqa: E402
+
+_hook = install_import_hook(
+    ["effects", "handlers", "dists", "inference", "proofs"], "beartype.beartype"
+)
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+settings.register_profile(
+    "quick",
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=True,
+)
+settings.register_profile(
+    "thorough",
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("EFFAX_HYPOTHESIS_PROFILE", "quick"))
+
+
+@pytest.fixture
+def key():
+    """A fixed PRNG key for tests that need one."""
+    return jax.random.key(0)
