@@ -1,0 +1,181 @@
+"""Log densities and potentials, computed by handler pipelines (DESIGN rule 6).
+
+The potential energy that a sampler sees is ``-log p(x, y)`` at unconstrained values
+``u``, computed by running the model under
+
+    ToSupport(u) >> LogJoint()
+
+``ToSupport`` substitutes each latent sample site's value with ``biject_to(support)(u)``
+and adds the log-Jacobian of that map to its state; ``LogJoint`` sums the scaled and
+masked log densities of all sample and factor sites. Plates inside the model apply their
+broadcasting and subsample scaling before either handler sees a site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from dists import biject_to
+from effects import Factor, Handler, Param, Sample, run
+from handlers import Trace, seed, substitute, trace
+
+
+def _sum_to_batch(x: Array, batch_ndim: int) -> Array:
+    extra = jnp.ndim(x) - batch_ndim
+    if extra > 0:
+        x = jnp.sum(x, axis=tuple(range(-extra, 0)))
+    return x
+
+
+class ToSupport(Handler):
+    """Substitute latent sample sites with ``biject_to(support)(u)``; accumulate log|J|.
+
+    ``params`` maps site names to unconstrained values. Param sites named in ``params``
+    are mapped through ``biject_to(constraint)`` without a Jacobian (they are not random).
+    The state is the running sum of the (plate-scaled) log-Jacobians.
+    """
+
+    handles: ClassVar = (Sample, Param)
+    params: dict[str, Any]
+
+    def init_state(self):
+        return jnp.zeros(())
+
+    def process(self, msg, state):
+        if msg.name not in self.params:
+            return msg, state
+        u = self.params[msg.name]
+        for i in msg.indices:
+            u = u[i]
+        if isinstance(msg, Param):
+            t = biject_to(msg.constraint) if msg.constraint is not None else None
+            return msg.replace(value=u if t is None else t(u)), state
+        if msg.is_observed:
+            return msg, state
+        t = biject_to(msg.fn.support)
+        value = t(u)
+        log_det = t.log_abs_det_jacobian(u, value)
+        batch_ndim = len(msg.sample_shape) + len(msg.fn.batch_shape)
+        log_det = _sum_to_batch(log_det, batch_ndim)
+        if msg.scale is not None:
+            log_det = log_det * msg.scale
+        return msg.replace(value=value), state + jnp.sum(log_det)
+
+    def output(self, state):
+        return state
+
+
+class LogJoint(Handler):
+    """Sum of the scaled and masked log densities of all sample and factor sites."""
+
+    handles: ClassVar = (Sample, Factor)
+
+    def init_state(self):
+        return jnp.zeros(())
+
+    def postprocess(self, msg, state):
+        return msg, state + jnp.sum(msg.log_prob())
+
+
+def log_density(
+    model: Callable,
+    model_args: tuple = (),
+    model_kwargs: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> tuple[Array, Trace]:
+    """``(log joint density, trace)`` of ``model`` with latent sites fixed to ``params``
+    (constrained values), as in NumPyro."""
+    model_kwargs = dict(model_kwargs or {})
+    _, (_, tr) = run(model, substitute(dict(params or {}), on_unknown="ignore") >> trace())(
+        *model_args, **model_kwargs
+    )
+    return tr.log_prob_sum(), tr
+
+
+def potential_energy(
+    model: Callable,
+    model_args: tuple,
+    model_kwargs: Mapping[str, Any] | None,
+    params: Mapping[str, Any],
+) -> Array:
+    """``-log p`` at unconstrained ``params``, including the log-Jacobian of ``biject_to``."""
+    model_kwargs = dict(model_kwargs or {})
+    _, (log_det, log_joint) = run(model, ToSupport(dict(params)) >> LogJoint())(
+        *model_args, **model_kwargs
+    )
+    return -(log_joint + log_det)
+
+
+class ConstrainFn(eqx.Module):
+    """Maps unconstrained latent values to the support and adds deterministic sites.
+
+    ``constrain_fn(u) -> dict`` gives every latent sample site's constrained value, and, if
+    ``return_deterministic``, every deterministic site's value.
+    """
+
+    model: Callable
+    model_args: tuple
+    model_kwargs: dict
+    return_deterministic: bool = eqx.field(static=True, default=True)
+
+    def __call__(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        # Sites the sampler does not control (e.g. sample sites that need no key) get a
+        # fixed key, so running the model here never fails for lack of one.
+        pipe = seed(jax.random.key(0)) >> ToSupport(dict(params)) >> trace()
+        _, (_, _, tr) = run(self.model, pipe)(*self.model_args, **self.model_kwargs)
+        out = {}
+        for name, site in tr.items():
+            if isinstance(site, Sample) and name in params and not site.is_observed:
+                out[name] = site.value
+            elif self.return_deterministic and site.type_name == "deterministic":
+                out[name] = site.value
+        return out
+
+
+def constrain_fn(
+    model: Callable,
+    model_args: tuple,
+    model_kwargs: Mapping[str, Any] | None,
+    params: Mapping[str, Any],
+    return_deterministic: bool = False,
+) -> dict[str, Any]:
+    """Constrained values (and optionally deterministic sites) from unconstrained ``params``."""
+    return ConstrainFn(model, tuple(model_args), dict(model_kwargs or {}), return_deterministic)(
+        params
+    )
+
+
+def unconstrain_fn(
+    model: Callable,
+    model_args: tuple,
+    model_kwargs: Mapping[str, Any] | None,
+    params: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Unconstrained values from constrained latent ``params`` (the inverse of constrain)."""
+    _, tr = log_density(model, model_args, model_kwargs, params)
+    out = {}
+    for name, value in params.items():
+        site = tr[name]
+        out[name] = biject_to(site.fn.support).inv(value)
+    return out
+
+
+class PotentialFn(eqx.Module):
+    """``potential_fn(u) -> scalar``: a pytree-friendly closure over the model and data.
+
+    Being an ``eqx.Module`` whose data (``model_args``) are leaves, it can be passed into
+    a jitted sampler as an argument, so new data of the same shape do not re-compile.
+    """
+
+    model: Callable = eqx.field(static=True)
+    model_args: tuple
+    model_kwargs: dict
+
+    def __call__(self, params: Mapping[str, Any]) -> Array:
+        return potential_energy(self.model, self.model_args, self.model_kwargs, params)
