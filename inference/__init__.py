@@ -1,0 +1,51 @@
+"""Inference: log densities, initialisation, MCMC kernels and driver, Predictive,
+diagnostics and ArviZ export."""
+
+# --- kernels (HMC/NUTS/adaptation) ---
+# --- diagnostics / summary / arviz ---
+from ._arviz import from_samples as from_samples, to_arviz as to_arviz
+from ._diagnostics import (
+    autocorrelation as autocorrelation,
+    autocovariance as autocovariance,
+    effective_sample_size as effective_sample_size,
+    ess_bulk as ess_bulk,
+    ess_mean as ess_mean,
+    ess_tail as ess_tail,
+    hpdi as hpdi,
+    mcse_mean as mcse_mean,
+    mcse_sd as mcse_sd,
+    quantiles as quantiles,
+    rhat as rhat,
+    split_rhat as split_rhat,
+)
+from ._init import (
+    InitStrategy as InitStrategy,
+    ModelInfo as ModelInfo,
+    ParamInfo as ParamInfo,
+    find_valid_initial_params as find_valid_initial_params,
+    init_to_feasible as init_to_feasible,
+    init_to_mean as init_to_mean,
+    init_to_median as init_to_median,
+    init_to_sample as init_to_sample,
+    init_to_uniform as init_to_uniform,
+    init_to_value as init_to_value,
+    initialize_model as initialize_model,
+)
+from ._log_density import (
+    ConstrainFn as ConstrainFn,
+    LogJoint as LogJoint,
+    PotentialFn as PotentialFn,
+    ToSupport as ToSupport,
+    constrain_fn as constrain_fn,
+    log_density as log_density,
+    potential_energy as potential_energy,
+    unconstrain_fn as unconstrain_fn,
+)
+
+# --- MCMC driver / Predictive ---
+from ._predictive import Predictive as Predictive, log_likelihood as log_likelihood
+from ._summary import (
+    format_summary as format_summary,
+    print_summary as print_summary,
+    summary as summary,
+)
