@@ -8,6 +8,7 @@ pytrees that pass through ``jax.jit`` and ``jax.vmap`` unchanged.
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import ClassVar
 
 import equinox as eqx
@@ -142,14 +143,14 @@ class Distribution(eqx.Module):
     def enumerate_support(self, expand: bool = True) -> Array:
         raise NotImplementedError(f"{type(self).__name__} has no finite support to enumerate.")
 
-    def expand(self, batch_shape: Shape) -> Distribution:
+    def expand(self, batch_shape: Sequence[int]) -> Distribution:
         """Broadcast the batch shape to ``batch_shape``."""
         batch_shape = tuple(batch_shape)
         if batch_shape == tuple(self.batch_shape):
             return self
         return ExpandedDistribution(self, batch_shape)
 
-    def expand_by(self, sample_shape: Shape) -> Distribution:
+    def expand_by(self, sample_shape: Sequence[int]) -> Distribution:
         return self.expand(tuple(sample_shape) + tuple(self.batch_shape))
 
     def to_event(self, reinterpreted_batch_ndims: int | None = None) -> Distribution:
@@ -186,7 +187,7 @@ class ExpandedDistribution(Distribution):
     base_dist: Distribution
     _batch_shape: Shape = eqx.field(static=True)
 
-    def __init__(self, base_dist: Distribution, batch_shape: Shape):
+    def __init__(self, base_dist: Distribution, batch_shape: Sequence[int]):
         batch_shape = tuple(int(s) for s in batch_shape)
         if isinstance(base_dist, ExpandedDistribution):
             base_dist = base_dist.base_dist

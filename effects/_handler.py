@@ -71,6 +71,46 @@ class Handler(eqx.Module):
 
         return Handled(fn, self)
 
+    # --- NumPyro-style context manager, for handlers whose output is not needed ----------
+    def __enter__(self) -> Handler:
+        """``with seed(rng_seed=0): ...`` puts this handler innermost in force.
+
+        Only for handlers whose output is ``None`` (``seed``, ``condition``, ``block``, ...):
+        a ``with`` block has nowhere to return a trace or another accumulated output.
+        """
+        from ._runtime import push
+
+        if getattr(self, "records_trace", False) or (
+            type(self).output is Handler.output and self.init_state() is not None
+        ):
+            raise TypeError(
+                f"{self.handler_name} is a stateful handler (its output, e.g. a trace, is "
+                "returned by the runner), so it cannot be used as a context manager. Fix: "
+                "use `trace(model).get_trace(*args)` or `run(model, trace())(*args)`."
+            )
+        push((self,), (self.init_state(),))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from ._runtime import _FRAME, Frame, _set_frame
+
+        frame = _FRAME.get()
+        if frame is None or not frame.handlers or frame.handlers[0] is not self:
+            if exc_type is not None:
+                return None
+            raise RuntimeError(
+                f"{self.handler_name} exited its `with` block but is not the innermost "
+                "handler in force. Handler and plate `with` blocks must be properly nested."
+            )
+        state = frame.states[0]
+        _set_frame(Frame(frame.handlers[1:], frame.states[1:]))
+        if exc_type is None and self.output(state) is not None:
+            raise TypeError(
+                f"{self.handler_name} produced an output that a `with` block cannot return. "
+                "Fix: run the model with `run(model, handler)(*args)` instead."
+            )
+        return None
+
     @property
     def handler_name(self) -> str:
         return type(self).__name__.lstrip("_")

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike
 
 from ._util import EMPTY, FrozenDict
 
@@ -84,7 +84,21 @@ class AbstractSite(Effect):
         """The site's elementwise log density, with its mask and scale applied."""
         raise NotImplementedError
 
-    def _mask_and_scale(self, lp: Array, mask: Array | None, scale: Array | None) -> Array:
+    def _stacked_axes(self) -> int:
+        # A site recorded through an effect-aware `scan` has every leaf (distribution
+        # parameters, value, scale, mask, and the step numbers in `indices`) stacked along
+        # one leading axis per loop. Its distribution's static shapes are per step, so the
+        # log density must be mapped over those axes rather than broadcast.
+        idx = getattr(self, "indices", ())
+        return jnp.ndim(idx[0]) if idx else 0
+
+    def _map_stacked(self, n: int) -> Array:
+        f = type(self).log_prob
+        for _ in range(n):
+            f = jax.vmap(f)
+        return f(self)
+
+    def _mask_and_scale(self, lp: Array, mask: ArrayLike | None, scale: ArrayLike | None) -> Array:
         if mask is not None:
             lp = jnp.where(mask, lp, jnp.zeros((), lp.dtype))
         if scale is not None:
@@ -133,6 +147,9 @@ class Sample(AbstractSite):
         return msg
 
     def log_prob(self) -> Array:
+        n = self._stacked_axes()
+        if n:
+            return self._map_stacked(n)
         lp = self.fn.log_prob(self.value)
         return self._mask_and_scale(lp, self.mask, self.scale)
 
@@ -182,6 +199,9 @@ class Factor(AbstractSite):
         return self
 
     def log_prob(self) -> Array:
+        n = self._stacked_axes()
+        if n:
+            return self._map_stacked(n)
         return self._mask_and_scale(jnp.asarray(self.log_factor), self.mask, self.scale)
 
 

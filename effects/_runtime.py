@@ -46,28 +46,75 @@ class UnhandledEffectError(TypeError):
     """An effect with no default interpretation reached no handler that handles it."""
 
 
+def _interprets(handler: Handler, msg: Effect) -> bool:
+    # Generic observers (trace, block, scope, the scan step tag) declare `Effect` itself:
+    # they pass any message on but give none a meaning. An effect with no default needs a
+    # handler that names its type (or a base class of it other than `Effect`).
+    return any(t is not Effect and isinstance(msg, t) for t in handler.handles)
+
+
+class _States:
+    """One ``perform``'s view of the handler states, kept in step with the ContextVar.
+
+    The ContextVar stays the source of truth across nested performs: local state updates
+    are written back before any handler call (which might perform effects itself), and
+    read back after it.
+    """
+
+    __slots__ = ("handlers", "states", "current", "dirty")
+
+    def __init__(self, frame):
+        self.handlers = frame.handlers if frame is not None else ()
+        self.states = list(frame.states) if frame is not None else []
+        self.current = frame
+        self.dirty = False
+
+    def call(self, method, *args):
+        if self.dirty:
+            self.current = Frame(self.handlers, tuple(self.states))
+            _FRAME.set(self.current)
+            self.dirty = False
+        out = method(*args)
+        now = _FRAME.get()
+        if now is not self.current and now is not None and len(now.states) == len(self.states):
+            self.states = list(now.states)
+            self.current = now
+        return out
+
+    def update(self, i, state):
+        if state is not self.states[i]:
+            self.states[i] = state
+            self.dirty = True
+
+    def finish(self):
+        if self.current is not None and self.dirty:
+            _FRAME.set(Frame(self.handlers, tuple(self.states)))
+
+
 def perform(msg: Effect) -> Effect:
     """Send ``msg`` through the handlers in force and return the handled message.
 
     This is how every primitive (``sample``, ``param``, ...) and every user-defined effect
-    is performed.
+    is performed. It is re-entrant: a handler's ``process``/``postprocess`` or an effect's
+    ``default`` may itself perform effects (say, a reparameteriser that samples an auxiliary
+    site), and the state updates those nested messages make are kept.
     """
     if not isinstance(msg, Effect):
         raise TypeError(f"perform expects an Effect message, got {type(msg).__name__}.")
-    frame = _FRAME.get()
-    handlers = frame.handlers if frame is not None else ()
-    states = list(frame.states) if frame is not None else []
+    st = _States(_FRAME.get())
+    handlers = st.handlers
     visited: list[int] = []
     for i, h in enumerate(handlers):
         if not isinstance(msg, h.handles):
             continue
-        msg, states[i] = h.process(msg, states[i])
+        msg, new_state = st.call(h.process, msg, st.states[i])
+        st.update(i, new_state)
         visited.append(i)
         if msg.stop:
             break
     if type(msg).has_default:
-        msg = msg.default()
-    elif not visited:
+        msg = st.call(msg.default)
+    elif not any(_interprets(handlers[i], msg) for i in visited):
         names = [h.handler_name for h in handlers] or ["(none)"]
         raise UnhandledEffectError(
             f"Effect {type(msg).__name__} at site '{getattr(msg, 'name', None)}' has no "
@@ -76,9 +123,9 @@ def perform(msg: Effect) -> Effect:
             f"`handles` includes {type(msg).__name__}, or give the effect a default."
         )
     for i in reversed(visited):
-        msg, states[i] = handlers[i].postprocess(msg, states[i])
-    if frame is not None:
-        _FRAME.set(Frame(frame.handlers, tuple(states)))
+        msg, new_state = st.call(handlers[i].postprocess, msg, st.states[i])
+        st.update(i, new_state)
+    st.finish()
     return msg
 
 

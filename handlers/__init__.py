@@ -23,4 +23,11 @@ from ._scale_mask import Mask as Mask, Scale as Scale, mask as mask, scale as sc
 from ._seed import Seed as Seed, seed as seed, site_key as site_key
 from ._trace import Trace as Trace, TraceHandler as TraceHandler, trace as trace
 
+# isort: split
 # --- more handlers (replay, scope, lift, do, uncondition, infer_config) ---
+from ._do import Do as Do, do as do
+from ._infer_config import InferConfig as InferConfig, infer_config as infer_config
+from ._lift import Lift as Lift, lift as lift
+from ._replay import Replay as Replay, replay as replay
+from ._scope import Scope as Scope, scope as scope
+from ._uncondition import Uncondition as Uncondition, uncondition as uncondition

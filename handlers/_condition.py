@@ -51,7 +51,8 @@ class Condition(_Handler):
             value = index_steps(self.data[msg.name], msg.indices)
             state = state.add(msg.name)
         else:
-            return msg, state
+            # Every site seen is recorded, so an unknown-name report can list them.
+            return msg, state.add(msg.name)
         if value is None:
             return msg, state
         return msg.replace(value=jnp.asarray(value), is_observed=True), state
@@ -66,7 +67,7 @@ class Condition(_Handler):
 
 
 def condition(
-    fn: Callable | None = None,
+    fn: Any = None,
     data: Mapping[str, Any] | None = None,
     condition_fn: Callable | None = None,
     *,
@@ -111,7 +112,8 @@ class Substitute(_Handler):
             value = index_steps(self.data[msg.name], getattr(msg, "indices", ()))
             state = state.add(msg.name)
         else:
-            return msg, state
+            # Every site seen is recorded, so an unknown-name report can list them.
+            return msg, state.add(msg.name)
         if value is None:
             return msg, state
         return msg.replace(value=jnp.asarray(value)), state
@@ -126,7 +128,7 @@ class Substitute(_Handler):
 
 
 def substitute(
-    fn: Callable | None = None,
+    fn: Any = None,
     data: Mapping[str, Any] | None = None,
     substitute_fn: Callable | None = None,
     *,

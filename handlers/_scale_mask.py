@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
@@ -31,7 +30,7 @@ class Scale(_Handler):
         return msg.replace(scale=s), state
 
 
-def scale(fn: Callable | None = None, scale: Any = 1.0) -> Scale | Handled:
+def scale(fn: Any = None, scale: Any = 1.0) -> Scale | Handled:
     """Scale log densities by a positive factor (e.g. for data subsampling or tempering)."""
     if fn is not None and not callable(fn):
         fn, scale = None, fn
@@ -54,7 +53,7 @@ class Mask(_Handler):
         return msg.replace(mask=m), state
 
 
-def mask(fn: Callable | None = None, mask: Any = True) -> Mask | Handled:
+def mask(fn: Any = None, mask: Any = True) -> Mask | Handled:
     """Mask log densities with a boolean array broadcastable to the sites' batch shapes."""
     if fn is not None and not callable(fn):
         fn, mask = None, fn

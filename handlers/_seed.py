@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import jax
@@ -78,7 +77,7 @@ class Seed(_Handler):
         return None
 
 
-def seed(fn: Callable | None = None, rng_seed: Any = None) -> Seed | Handled:
+def seed(fn: Any = None, rng_seed: Any = None) -> Seed | Handled:
     """Site-addressed randomness. ``seed(key)`` is a handler; ``seed(model, key)`` wraps.
 
     Example:
