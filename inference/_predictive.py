@@ -179,7 +179,9 @@ def log_likelihood(
         pipe = seed(jax.random.key(0)) >> substitute(s, on_unknown="ignore") >> trace()
         _, (_, _, tr) = run(model, pipe)(*args, **kwargs)
         return {
-            name: site.fn.log_prob(site.value)
+            # The site's own log_prob maps over scan-stacked axes; the likelihood is
+            # reported unscaled (no subsampling or tempering factor), as in NumPyro.
+            name: site.replace(scale=None).log_prob()
             for name, site in tr.items()
             if isinstance(site, Sample) and site.is_observed
         }
