@@ -1,0 +1,1037 @@
+"""Continuous univariate families with closed-form samplers (location-scale and friends).
+
+Every family follows the pattern of ``_normal.py``: parameters are float arrays broadcast
+to one batch shape, ``validate_args`` is a static flag, and ``sample`` draws by
+transforming standard noise, so gradients flow through the draws (``has_rsample``).
+Families whose support depends on a parameter (``Uniform``, ``LogUniform``, ``Pareto``)
+return ``-inf`` from ``log_prob`` outside it, because the density formula alone would give
+a finite, wrong value there.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import betainc, betaln, digamma, expit, gammaln, logit, ndtr, ndtri
+
+from . import _constraints as C
+from ._distribution import Distribution, validate_param, validate_sample
+from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
+from ._util import as_float, promote_shapes
+
+EULER_GAMMA = 0.5772156649015329
+_LOG_2PI = math.log(2 * math.pi)
+
+
+def _outside_to_neg_inf(ok: Array, lp: Array) -> Array:
+    """``lp`` where ``ok``, else ``-inf`` (for supports the density formula does not see)."""
+    return jnp.where(ok, lp, -jnp.inf)
+
+
+class HalfNormal(Distribution):
+    """Normal(0, ``scale``) folded onto the non-negative reals.
+
+    Args:
+        scale: positive scale of the underlying normal.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.HalfNormal(1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"scale": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(self, scale: ArrayLike = 1.0, *, validate_args: bool | None = None):
+        v = bool(validate_args)
+        self.scale = validate_param("HalfNormal", "scale", as_float(scale), C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.scale.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.scale.dtype)
+        return self.scale * jnp.abs(eps)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        z = value / self.scale
+        lp = -0.5 * z**2 - jnp.log(self.scale) + 0.5 * math.log(2 / math.pi)
+        return _outside_to_neg_inf(value >= 0, lp)
+
+    @property
+    def mean(self) -> Array:
+        return self.scale * math.sqrt(2 / math.pi)
+
+    @property
+    def variance(self) -> Array:
+        return self.scale**2 * (1 - 2 / math.pi)
+
+    def entropy(self) -> Array:
+        return 0.5 * math.log(math.pi / 2) + 0.5 + jnp.log(self.scale)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return jnp.clip(2 * ndtr(jnp.asarray(value) / self.scale) - 1, 0.0, 1.0)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.scale * ndtri((1 + jnp.asarray(q)) / 2)
+
+
+class LogNormal(Distribution):
+    """``exp(Normal(loc, scale))``.
+
+    Args:
+        loc: mean of the logarithm.
+        scale: positive standard deviation of the logarithm.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.LogNormal(0.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "scale": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ):
+        loc, scale = promote_shapes(as_float(loc), as_float(scale))
+        v = bool(validate_args)
+        self.loc = validate_param("LogNormal", "loc", loc, C.real, v)
+        self.scale = validate_param("LogNormal", "scale", scale, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
+        return jnp.exp(self.loc + self.scale * eps)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        log_x = jnp.log(jnp.asarray(value))
+        z = (log_x - self.loc) / self.scale
+        return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * _LOG_2PI - log_x
+
+    @property
+    def mean(self) -> Array:
+        return jnp.exp(self.loc + self.scale**2 / 2)
+
+    @property
+    def variance(self) -> Array:
+        return jnp.expm1(self.scale**2) * jnp.exp(2 * self.loc + self.scale**2)
+
+    def entropy(self) -> Array:
+        return self.loc + 0.5 + 0.5 * _LOG_2PI + jnp.log(self.scale)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return ndtr((jnp.log(jnp.asarray(value)) - self.loc) / self.scale)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return jnp.exp(self.loc + self.scale * ndtri(q))
+
+
+class StudentT(Distribution):
+    """Student's t distribution with ``df`` degrees of freedom, shifted and scaled.
+
+    Args:
+        df: positive degrees of freedom.
+        loc: location (the mean when ``df > 1``).
+        scale: positive scale.
+
+    ``mean`` is NaN for ``df <= 1``; ``variance`` is ``inf`` for ``1 < df <= 2`` and NaN
+    for ``df <= 1``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.StudentT(3.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"df": C.positive, "loc": C.real, "scale": C.positive}
+    support: ClassVar = C.real
+    has_rsample: ClassVar[bool] = True
+
+    df: Array
+    loc: Array
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        df: ArrayLike,
+        loc: ArrayLike = 0.0,
+        scale: ArrayLike = 1.0,
+        *,
+        validate_args: bool | None = None,
+    ):
+        df, loc, scale = promote_shapes(as_float(df), as_float(loc), as_float(scale))
+        v = bool(validate_args)
+        self.df = validate_param("StudentT", "df", df, C.positive, v)
+        self.loc = validate_param("StudentT", "loc", loc, C.real, v)
+        self.scale = validate_param("StudentT", "scale", scale, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.df.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        return self.loc + self.scale * jax.random.t(key, self.df, shape, self.df.dtype)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        half = 0.5 * (self.df + 1)
+        return (
+            gammaln(half)
+            - gammaln(0.5 * self.df)
+            - 0.5 * jnp.log(self.df * math.pi)
+            - jnp.log(self.scale)
+            - half * jnp.log1p(z**2 / self.df)
+        )
+
+    @property
+    def mean(self) -> Array:
+        return jnp.where(self.df > 1, self.loc, jnp.nan)
+
+    @property
+    def variance(self) -> Array:
+        finite = self.scale**2 * self.df / (self.df - 2)
+        return jnp.where(self.df > 2, finite, jnp.where(self.df > 1, jnp.inf, jnp.nan))
+
+    def entropy(self) -> Array:
+        half = 0.5 * (self.df + 1)
+        return (
+            half * (digamma(half) - digamma(0.5 * self.df))
+            + 0.5 * jnp.log(self.df)
+            + betaln(0.5 * self.df, 0.5)
+            + jnp.log(self.scale)
+        )
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        # P(|T| > |z|) is a regularised incomplete beta function of df / (df + z^2).
+        tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + z**2))
+        return jnp.where(z > 0, 1 - tail, tail)
+
+
+class Cauchy(Distribution):
+    """Cauchy distribution with median ``loc`` and half-width ``scale``.
+
+    Args:
+        loc: location (median).
+        scale: positive scale.
+
+    ``mean`` and ``variance`` are undefined and returned as NaN.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Cauchy(0.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "scale": C.positive}
+    support: ClassVar = C.real
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ):
+        loc, scale = promote_shapes(as_float(loc), as_float(scale))
+        v = bool(validate_args)
+        self.loc = validate_param("Cauchy", "loc", loc, C.real, v)
+        self.scale = validate_param("Cauchy", "scale", scale, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.cauchy(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return -math.log(math.pi) - jnp.log(self.scale) - jnp.log1p(z**2)
+
+    @property
+    def mean(self) -> Array:
+        return jnp.full(self.batch_shape, jnp.nan, self.loc.dtype)
+
+    @property
+    def variance(self) -> Array:
+        return jnp.full(self.batch_shape, jnp.nan, self.loc.dtype)
+
+    def entropy(self) -> Array:
+        return math.log(4 * math.pi) + jnp.log(self.scale)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return 0.5 + jnp.arctan(z) / math.pi
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.loc + self.scale * jnp.tan(math.pi * (jnp.asarray(q) - 0.5))
+
+
+class HalfCauchy(Distribution):
+    """Cauchy(0, ``scale``) folded onto the non-negative reals.
+
+    Args:
+        scale: positive scale.
+
+    ``mean`` and ``variance`` are infinite.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.HalfCauchy(1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"scale": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(self, scale: ArrayLike = 1.0, *, validate_args: bool | None = None):
+        v = bool(validate_args)
+        self.scale = validate_param("HalfCauchy", "scale", as_float(scale), C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.scale.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.cauchy(key, tuple(sample_shape) + self.batch_shape, self.scale.dtype)
+        return self.scale * jnp.abs(eps)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        z = value / self.scale
+        lp = math.log(2 / math.pi) - jnp.log(self.scale) - jnp.log1p(z**2)
+        return _outside_to_neg_inf(value >= 0, lp)
+
+    @property
+    def mean(self) -> Array:
+        return jnp.full(self.batch_shape, jnp.inf, self.scale.dtype)
+
+    @property
+    def variance(self) -> Array:
+        return jnp.full(self.batch_shape, jnp.inf, self.scale.dtype)
+
+    def entropy(self) -> Array:
+        return math.log(2 * math.pi) + jnp.log(self.scale)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = jnp.maximum(jnp.asarray(value), 0) / self.scale
+        return 2 * jnp.arctan(z) / math.pi
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.scale * jnp.tan(0.5 * math.pi * jnp.asarray(q))
+
+
+class Laplace(Distribution):
+    """Laplace (double exponential) distribution.
+
+    Args:
+        loc: location (mean and median).
+        scale: positive scale; the variance is ``2 * scale**2``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Laplace(0.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "scale": C.positive}
+    support: ClassVar = C.real
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ):
+        loc, scale = promote_shapes(as_float(loc), as_float(scale))
+        v = bool(validate_args)
+        self.loc = validate_param("Laplace", "loc", loc, C.real, v)
+        self.scale = validate_param("Laplace", "scale", scale, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.laplace(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return -jnp.abs(z) - jnp.log(2 * self.scale)
+
+    @property
+    def mean(self) -> Array:
+        return self.loc
+
+    @property
+    def variance(self) -> Array:
+        return 2 * self.scale**2
+
+    def entropy(self) -> Array:
+        return 1 + jnp.log(2 * self.scale)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return 0.5 - 0.5 * jnp.sign(z) * jnp.expm1(-jnp.abs(z))
+
+    def icdf(self, q: ArrayLike) -> Array:
+        d = jnp.asarray(q) - 0.5
+        return self.loc - self.scale * jnp.sign(d) * jnp.log1p(-2 * jnp.abs(d))
+
+
+class AsymmetricLaplace(Distribution):
+    """Laplace distribution with different decay rates on each side of ``loc``.
+
+    Args:
+        loc: location (the mode).
+        scale: positive overall scale.
+        asymmetry: positive; the left side has scale ``scale * asymmetry`` and the right
+            side ``scale / asymmetry``. ``asymmetry = 1`` is ``Laplace(loc, scale)``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.AsymmetricLaplace(0.0, 1.0, 2.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "scale": C.positive, "asymmetry": C.positive}
+    support: ClassVar = C.real
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    asymmetry: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        loc: ArrayLike = 0.0,
+        scale: ArrayLike = 1.0,
+        asymmetry: ArrayLike = 1.0,
+        *,
+        validate_args: bool | None = None,
+    ):
+        loc, scale, asym = promote_shapes(as_float(loc), as_float(scale), as_float(asymmetry))
+        v = bool(validate_args)
+        self.loc = validate_param("AsymmetricLaplace", "loc", loc, C.real, v)
+        self.scale = validate_param("AsymmetricLaplace", "scale", scale, C.positive, v)
+        self.asymmetry = validate_param("AsymmetricLaplace", "asymmetry", asym, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    @property
+    def left_scale(self) -> Array:
+        return self.scale * self.asymmetry
+
+    @property
+    def right_scale(self) -> Array:
+        return self.scale / self.asymmetry
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        # The difference of two independent exponentials with scales r and l has exactly
+        # this density, so no branching on a uniform is needed.
+        shape = (2,) + tuple(sample_shape) + self.batch_shape
+        e = jax.random.exponential(key, shape, self.loc.dtype)
+        return self.loc + self.right_scale * e[0] - self.left_scale * e[1]
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        z = jnp.asarray(value) - self.loc
+        side = jnp.where(z < 0, self.left_scale, self.right_scale)
+        return -jnp.abs(z) / side - jnp.log(self.left_scale + self.right_scale)
+
+    @property
+    def mean(self) -> Array:
+        return self.loc + self.right_scale - self.left_scale
+
+    @property
+    def variance(self) -> Array:
+        return self.left_scale**2 + self.right_scale**2
+
+    def entropy(self) -> Array:
+        return 1 + jnp.log(self.left_scale + self.right_scale)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = jnp.asarray(value) - self.loc
+        left, right = self.left_scale, self.right_scale
+        total = left + right
+        below = left / total * jnp.exp(jnp.minimum(z, 0) / left)
+        above = 1 - right / total * jnp.exp(-jnp.maximum(z, 0) / right)
+        return jnp.where(z < 0, below, above)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        q = jnp.asarray(q)
+        left, right = self.left_scale, self.right_scale
+        total = left + right
+        p_left = left / total
+        below = left * jnp.log(jnp.minimum(q, p_left) / p_left)
+        above = -right * jnp.log((1 - jnp.maximum(q, p_left)) / (1 - p_left))
+        return self.loc + jnp.where(q < p_left, below, above)
+
+
+class Logistic(Distribution):
+    """Logistic distribution.
+
+    Args:
+        loc: location (mean and median).
+        scale: positive scale; the variance is ``(pi * scale)**2 / 3``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Logistic(0.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "scale": C.positive}
+    support: ClassVar = C.real
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ):
+        loc, scale = promote_shapes(as_float(loc), as_float(scale))
+        v = bool(validate_args)
+        self.loc = validate_param("Logistic", "loc", loc, C.real, v)
+        self.scale = validate_param("Logistic", "scale", scale, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.logistic(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return -z - jnp.log(self.scale) - 2 * jax.nn.softplus(-z)
+
+    @property
+    def mean(self) -> Array:
+        return self.loc
+
+    @property
+    def variance(self) -> Array:
+        return (math.pi * self.scale) ** 2 / 3
+
+    def entropy(self) -> Array:
+        return jnp.log(self.scale) + 2
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return expit((jnp.asarray(value) - self.loc) / self.scale)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.loc + self.scale * logit(q)
+
+
+class Gumbel(Distribution):
+    """Gumbel (type-I extreme value, maximum) distribution.
+
+    Args:
+        loc: location (the mode).
+        scale: positive scale.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Gumbel(0.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "scale": C.positive}
+    support: ClassVar = C.real
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ):
+        loc, scale = promote_shapes(as_float(loc), as_float(scale))
+        v = bool(validate_args)
+        self.loc = validate_param("Gumbel", "loc", loc, C.real, v)
+        self.scale = validate_param("Gumbel", "scale", scale, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        eps = jax.random.gumbel(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
+        return self.loc + self.scale * eps
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return -(z + jnp.exp(-z)) - jnp.log(self.scale)
+
+    @property
+    def mean(self) -> Array:
+        return self.loc + EULER_GAMMA * self.scale
+
+    @property
+    def variance(self) -> Array:
+        return (math.pi * self.scale) ** 2 / 6
+
+    def entropy(self) -> Array:
+        return jnp.log(self.scale) + EULER_GAMMA + 1
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        return jnp.exp(-jnp.exp(-z))
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.loc - self.scale * jnp.log(-jnp.log(q))
+
+
+class Uniform(Distribution):
+    """Uniform distribution on ``[low, high]``.
+
+    Args:
+        low: lower bound.
+        high: upper bound, greater than ``low``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Uniform(0.0, 2.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"low": C.dependent, "high": C.dependent}
+    has_rsample: ClassVar[bool] = True
+
+    low: Array
+    high: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, low: ArrayLike = 0.0, high: ArrayLike = 1.0, *, validate_args: bool | None = None
+    ):
+        low, high = promote_shapes(as_float(low), as_float(high))
+        v = bool(validate_args)
+        self.low = validate_param("Uniform", "low", low, C.real, v)
+        self.high = validate_param("Uniform", "high", high, C.greater_than(low), v)
+        self._validate = v
+
+    @property
+    def support(self) -> C.Constraint:  # type: ignore[override]
+        return C.interval(self.low, self.high)
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.low.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        u = jax.random.uniform(key, tuple(sample_shape) + self.batch_shape, self.low.dtype)
+        return self.low + (self.high - self.low) * u
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        lp = -jnp.log(self.high - self.low)
+        return _outside_to_neg_inf((value >= self.low) & (value <= self.high), lp)
+
+    @property
+    def mean(self) -> Array:
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self) -> Array:
+        return (self.high - self.low) ** 2 / 12
+
+    def entropy(self) -> Array:
+        return jnp.log(self.high - self.low)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return jnp.clip((jnp.asarray(value) - self.low) / (self.high - self.low), 0.0, 1.0)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.low + (self.high - self.low) * jnp.asarray(q)
+
+
+class LogUniform(Distribution):
+    """Distribution whose logarithm is uniform on ``[log(low), log(high)]``.
+
+    Args:
+        low: positive lower bound.
+        high: upper bound, greater than ``low``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.LogUniform(1.0, 10.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"low": C.positive, "high": C.dependent}
+    has_rsample: ClassVar[bool] = True
+
+    low: Array
+    high: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(self, low: ArrayLike, high: ArrayLike, *, validate_args: bool | None = None):
+        low, high = promote_shapes(as_float(low), as_float(high))
+        v = bool(validate_args)
+        self.low = validate_param("LogUniform", "low", low, C.positive, v)
+        self.high = validate_param("LogUniform", "high", high, C.greater_than(low), v)
+        self._validate = v
+
+    @property
+    def support(self) -> C.Constraint:  # type: ignore[override]
+        return C.interval(self.low, self.high)
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.low.shape)
+
+    def _log_ratio(self) -> Array:
+        return jnp.log(self.high) - jnp.log(self.low)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        u = jax.random.uniform(key, tuple(sample_shape) + self.batch_shape, self.low.dtype)
+        return self.icdf(u)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        lp = -jnp.log(value) - jnp.log(self._log_ratio())
+        return _outside_to_neg_inf((value >= self.low) & (value <= self.high), lp)
+
+    @property
+    def mean(self) -> Array:
+        return (self.high - self.low) / self._log_ratio()
+
+    @property
+    def variance(self) -> Array:
+        r = self._log_ratio()
+        return (self.high**2 - self.low**2) / (2 * r) - ((self.high - self.low) / r) ** 2
+
+    def entropy(self) -> Array:
+        return 0.5 * (jnp.log(self.low) + jnp.log(self.high)) + jnp.log(self._log_ratio())
+
+    def cdf(self, value: ArrayLike) -> Array:
+        frac = (jnp.log(jnp.asarray(value)) - jnp.log(self.low)) / self._log_ratio()
+        return jnp.clip(frac, 0.0, 1.0)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return jnp.exp(jnp.log(self.low) + jnp.asarray(q) * self._log_ratio())
+
+
+class Exponential(Distribution):
+    """Exponential distribution with ``rate`` (mean ``1 / rate``).
+
+    Args:
+        rate: positive rate.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Exponential(2.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"rate": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    rate: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(self, rate: ArrayLike = 1.0, *, validate_args: bool | None = None):
+        v = bool(validate_args)
+        self.rate = validate_param("Exponential", "rate", as_float(rate), C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.rate.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        return jax.random.exponential(key, shape, self.rate.dtype) / self.rate
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        return _outside_to_neg_inf(value >= 0, jnp.log(self.rate) - self.rate * value)
+
+    @property
+    def mean(self) -> Array:
+        return 1 / self.rate
+
+    @property
+    def variance(self) -> Array:
+        return 1 / self.rate**2
+
+    def entropy(self) -> Array:
+        return 1 - jnp.log(self.rate)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return -jnp.expm1(-self.rate * jnp.maximum(jnp.asarray(value), 0))
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return -jnp.log1p(-jnp.asarray(q)) / self.rate
+
+
+class Weibull(Distribution):
+    """Weibull distribution.
+
+    Args:
+        scale: positive scale ``lambda``.
+        concentration: positive shape ``k``; the density is proportional to
+            ``x**(k-1) * exp(-(x / lambda)**k)``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Weibull(1.0, 2.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"scale": C.positive, "concentration": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    scale: Array
+    concentration: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, scale: ArrayLike, concentration: ArrayLike, *, validate_args: bool | None = None
+    ):
+        scale, conc = promote_shapes(as_float(scale), as_float(concentration))
+        v = bool(validate_args)
+        self.scale = validate_param("Weibull", "scale", scale, C.positive, v)
+        self.concentration = validate_param("Weibull", "concentration", conc, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.scale.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        e = jax.random.exponential(key, shape, self.scale.dtype)
+        return self.scale * e ** (1 / self.concentration)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        k = self.concentration
+        log_z = jnp.log(jnp.asarray(value)) - jnp.log(self.scale)
+        return jnp.log(k) - jnp.log(self.scale) + (k - 1) * log_z - jnp.exp(k * log_z)
+
+    @property
+    def mean(self) -> Array:
+        return self.scale * jnp.exp(gammaln(1 + 1 / self.concentration))
+
+    @property
+    def variance(self) -> Array:
+        k = self.concentration
+        return self.scale**2 * (jnp.exp(gammaln(1 + 2 / k)) - jnp.exp(2 * gammaln(1 + 1 / k)))
+
+    def entropy(self) -> Array:
+        k = self.concentration
+        return EULER_GAMMA * (1 - 1 / k) + jnp.log(self.scale / k) + 1
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = jnp.maximum(jnp.asarray(value), 0) / self.scale
+        return -jnp.expm1(-(z**self.concentration))
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.scale * (-jnp.log1p(-jnp.asarray(q))) ** (1 / self.concentration)
+
+
+class Pareto(Distribution):
+    """Pareto (type I) distribution on ``[scale, inf)``.
+
+    Args:
+        scale: positive minimum value.
+        alpha: positive tail index; ``mean`` is ``inf`` for ``alpha <= 1`` and
+            ``variance`` is ``inf`` for ``alpha <= 2``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Pareto(1.0, 3.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"scale": C.positive, "alpha": C.positive}
+    has_rsample: ClassVar[bool] = True
+
+    scale: Array
+    alpha: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(self, scale: ArrayLike, alpha: ArrayLike, *, validate_args: bool | None = None):
+        scale, alpha = promote_shapes(as_float(scale), as_float(alpha))
+        v = bool(validate_args)
+        self.scale = validate_param("Pareto", "scale", scale, C.positive, v)
+        self.alpha = validate_param("Pareto", "alpha", alpha, C.positive, v)
+        self._validate = v
+
+    @property
+    def support(self) -> C.Constraint:  # type: ignore[override]
+        return C.greater_than_eq(self.scale)
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.scale.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        e = jax.random.exponential(key, shape, self.scale.dtype)
+        return self.scale * jnp.exp(e / self.alpha)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        lp = (
+            jnp.log(self.alpha)
+            + self.alpha * jnp.log(self.scale)
+            - (self.alpha + 1) * jnp.log(value)
+        )
+        return _outside_to_neg_inf(value >= self.scale, lp)
+
+    @property
+    def mean(self) -> Array:
+        a = self.alpha
+        return jnp.where(a > 1, a * self.scale / (a - 1), jnp.inf)
+
+    @property
+    def variance(self) -> Array:
+        a = self.alpha
+        return jnp.where(a > 2, self.scale**2 * a / ((a - 1) ** 2 * (a - 2)), jnp.inf)
+
+    def entropy(self) -> Array:
+        return jnp.log(self.scale / self.alpha) + 1 + 1 / self.alpha
+
+    def cdf(self, value: ArrayLike) -> Array:
+        value = jnp.maximum(jnp.asarray(value), self.scale)
+        return -jnp.expm1(self.alpha * (jnp.log(self.scale) - jnp.log(value)))
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.scale * jnp.exp(-jnp.log1p(-jnp.asarray(q)) / self.alpha)

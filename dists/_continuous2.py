@@ -1,0 +1,697 @@
+"""Continuous univariate families built on special functions or non-trivial samplers.
+
+Gamma-type families (``Gamma``, ``InverseGamma``, ``Chi2``, ``Beta``) sample with
+``jax.random.gamma``/``beta``, which JAX differentiates implicitly, so they are
+reparameterised. ``VonMises`` uses Best and Fisher's rejection sampler in one vectorised
+``lax.while_loop``. ``TruncatedNormal`` samples by the inverse CDF, evaluated on the
+side of the normal where it keeps its precision.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.scipy.special import (
+    betainc,
+    betaln,
+    digamma,
+    gammainc,
+    gammaincc,
+    gammaln,
+    i0e,
+    i1e,
+    log_ndtr,
+    ndtr,
+    ndtri,
+    xlog1py,
+    xlogy,
+)
+
+from . import _constraints as C
+from ._continuous import EULER_GAMMA
+from ._distribution import Distribution, validate_param, validate_sample
+from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
+from ._util import as_float, promote_shapes
+
+_LOG_2PI = math.log(2 * math.pi)
+_circular = C.interval(-math.pi, math.pi)
+
+
+class Gamma(Distribution):
+    """Gamma distribution with shape ``concentration`` and inverse scale ``rate``.
+
+    Args:
+        concentration: positive shape ``a``.
+        rate: positive rate ``b``; the mean is ``a / b``.
+
+    ``icdf`` is not available (JAX has no inverse incomplete gamma function).
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Gamma(2.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"concentration": C.positive, "rate": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    concentration: Array
+    rate: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        concentration: ArrayLike,
+        rate: ArrayLike = 1.0,
+        *,
+        validate_args: bool | None = None,
+    ):
+        conc, rate = promote_shapes(as_float(concentration), as_float(rate))
+        v = bool(validate_args)
+        self.concentration = validate_param("Gamma", "concentration", conc, C.positive, v)
+        self.rate = validate_param("Gamma", "rate", rate, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.concentration.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        g = jax.random.gamma(key, self.concentration, shape, self.concentration.dtype)
+        return g / self.rate
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        a, b = self.concentration, self.rate
+        value = jnp.asarray(value)
+        return xlogy(a - 1, value) + a * jnp.log(b) - b * value - gammaln(a)
+
+    @property
+    def mean(self) -> Array:
+        return self.concentration / self.rate
+
+    @property
+    def variance(self) -> Array:
+        return self.concentration / self.rate**2
+
+    def entropy(self) -> Array:
+        a = self.concentration
+        return a - jnp.log(self.rate) + gammaln(a) + (1 - a) * digamma(a)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return gammainc(self.concentration, self.rate * jnp.maximum(jnp.asarray(value), 0))
+
+
+class InverseGamma(Distribution):
+    """Distribution of ``1 / X`` for ``X ~ Gamma(concentration, rate)``.
+
+    Args:
+        concentration: positive shape ``a``.
+        rate: positive scale ``b`` of the inverse gamma; the mean is ``b / (a - 1)``.
+
+    ``mean`` is ``inf`` for ``a <= 1`` and ``variance`` is ``inf`` for ``a <= 2``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.InverseGamma(3.0, 1.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"concentration": C.positive, "rate": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    concentration: Array
+    rate: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        concentration: ArrayLike,
+        rate: ArrayLike = 1.0,
+        *,
+        validate_args: bool | None = None,
+    ):
+        conc, rate = promote_shapes(as_float(concentration), as_float(rate))
+        v = bool(validate_args)
+        self.concentration = validate_param("InverseGamma", "concentration", conc, C.positive, v)
+        self.rate = validate_param("InverseGamma", "rate", rate, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.concentration.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        g = jax.random.gamma(key, self.concentration, shape, self.concentration.dtype)
+        return self.rate / g
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        a, b = self.concentration, self.rate
+        value = jnp.asarray(value)
+        return a * jnp.log(b) - gammaln(a) - (a + 1) * jnp.log(value) - b / value
+
+    @property
+    def mean(self) -> Array:
+        a = self.concentration
+        return jnp.where(a > 1, self.rate / (a - 1), jnp.inf)
+
+    @property
+    def variance(self) -> Array:
+        a = self.concentration
+        return jnp.where(a > 2, self.rate**2 / ((a - 1) ** 2 * (a - 2)), jnp.inf)
+
+    def entropy(self) -> Array:
+        a = self.concentration
+        return a + jnp.log(self.rate) + gammaln(a) - (1 + a) * digamma(a)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return gammaincc(self.concentration, self.rate / jnp.asarray(value))
+
+
+class Chi2(Distribution):
+    """Chi-squared distribution with ``df`` degrees of freedom (``Gamma(df / 2, 1 / 2)``).
+
+    Args:
+        df: positive degrees of freedom.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Chi2(3.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"df": C.positive}
+    support: ClassVar = C.positive
+    has_rsample: ClassVar[bool] = True
+
+    df: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(self, df: ArrayLike, *, validate_args: bool | None = None):
+        v = bool(validate_args)
+        self.df = validate_param("Chi2", "df", as_float(df), C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.df.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        return 2 * jax.random.gamma(key, 0.5 * self.df, shape, self.df.dtype)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        h = 0.5 * self.df
+        value = jnp.asarray(value)
+        return xlogy(h - 1, value) - 0.5 * value - h * math.log(2) - gammaln(h)
+
+    @property
+    def mean(self) -> Array:
+        return self.df
+
+    @property
+    def variance(self) -> Array:
+        return 2 * self.df
+
+    def entropy(self) -> Array:
+        h = 0.5 * self.df
+        return h + math.log(2) + gammaln(h) + (1 - h) * digamma(h)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        return gammainc(0.5 * self.df, 0.5 * jnp.maximum(jnp.asarray(value), 0))
+
+
+class Beta(Distribution):
+    """Beta distribution on ``[0, 1]``.
+
+    Args:
+        concentration1: positive ``alpha`` (the exponent of ``x``).
+        concentration0: positive ``beta`` (the exponent of ``1 - x``).
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Beta(2.0, 3.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"concentration1": C.positive, "concentration0": C.positive}
+    support: ClassVar = C.unit_interval
+    has_rsample: ClassVar[bool] = True
+
+    concentration1: Array
+    concentration0: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        concentration1: ArrayLike,
+        concentration0: ArrayLike,
+        *,
+        validate_args: bool | None = None,
+    ):
+        c1, c0 = promote_shapes(as_float(concentration1), as_float(concentration0))
+        v = bool(validate_args)
+        self.concentration1 = validate_param("Beta", "concentration1", c1, C.positive, v)
+        self.concentration0 = validate_param("Beta", "concentration0", c0, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.concentration1.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        a, b = self.concentration1, self.concentration0
+        return jax.random.beta(key, a, b, shape, a.dtype)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        a, b = self.concentration1, self.concentration0
+        value = jnp.asarray(value)
+        return xlogy(a - 1, value) + xlog1py(b - 1, -value) - betaln(a, b)
+
+    @property
+    def mean(self) -> Array:
+        return self.concentration1 / (self.concentration1 + self.concentration0)
+
+    @property
+    def variance(self) -> Array:
+        a, b = self.concentration1, self.concentration0
+        t = a + b
+        return a * b / (t**2 * (t + 1))
+
+    def entropy(self) -> Array:
+        a, b = self.concentration1, self.concentration0
+        return (
+            betaln(a, b)
+            - (a - 1) * digamma(a)
+            - (b - 1) * digamma(b)
+            + (a + b - 2) * digamma(a + b)
+        )
+
+    def cdf(self, value: ArrayLike) -> Array:
+        x = jnp.clip(jnp.asarray(value), 0.0, 1.0)
+        return betainc(self.concentration1, self.concentration0, x)
+
+
+class Kumaraswamy(Distribution):
+    """Kumaraswamy distribution on ``[0, 1]``: density ``a b x^(a-1) (1 - x^a)^(b-1)``.
+
+    Args:
+        concentration1: positive ``a``.
+        concentration0: positive ``b``.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.Kumaraswamy(2.0, 3.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"concentration1": C.positive, "concentration0": C.positive}
+    support: ClassVar = C.unit_interval
+    has_rsample: ClassVar[bool] = True
+
+    concentration1: Array
+    concentration0: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        concentration1: ArrayLike,
+        concentration0: ArrayLike,
+        *,
+        validate_args: bool | None = None,
+    ):
+        c1, c0 = promote_shapes(as_float(concentration1), as_float(concentration0))
+        v = bool(validate_args)
+        self.concentration1 = validate_param("Kumaraswamy", "concentration1", c1, C.positive, v)
+        self.concentration0 = validate_param("Kumaraswamy", "concentration0", c0, C.positive, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.concentration1.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        u = jax.random.uniform(key, shape, self.concentration1.dtype)
+        return self.icdf(u)
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        a, b = self.concentration1, self.concentration0
+        value = jnp.asarray(value)
+        return jnp.log(a) + jnp.log(b) + xlogy(a - 1, value) + xlog1py(b - 1, -(value**a))
+
+    @property
+    def mean(self) -> Array:
+        a, b = self.concentration1, self.concentration0
+        return b * jnp.exp(betaln(1 + 1 / a, b))
+
+    @property
+    def variance(self) -> Array:
+        a, b = self.concentration1, self.concentration0
+        return b * jnp.exp(betaln(1 + 2 / a, b)) - self.mean**2
+
+    def entropy(self) -> Array:
+        a, b = self.concentration1, self.concentration0
+        harmonic_b = digamma(b + 1) + EULER_GAMMA
+        return (1 - 1 / b) + (1 - 1 / a) * harmonic_b - jnp.log(a * b)
+
+    def cdf(self, value: ArrayLike) -> Array:
+        x = jnp.clip(jnp.asarray(value), 0.0, 1.0)
+        return -jnp.expm1(self.concentration0 * jnp.log1p(-(x**self.concentration1)))
+
+    def icdf(self, q: ArrayLike) -> Array:
+        # 1 - (1 - q)^(1/b) computed with expm1/log1p so that small q keeps its precision.
+        t = -jnp.expm1(jnp.log1p(-jnp.asarray(q)) / self.concentration0)
+        return jnp.exp(jnp.log(t) / self.concentration1)
+
+
+def _von_mises_centred(key: PRNGKeyArray, kappa: Array, shape: Shape) -> Array:
+    """Draws from VonMises(0, kappa) by Best and Fisher's (1979) rejection sampler.
+
+    All elements are proposed together in each pass of a ``while_loop``; accepted ones
+    are frozen, and the loop stops when every element has been accepted (the acceptance
+    rate is above 0.65 for any kappa, so few passes are needed).
+    """
+    dtype = kappa.dtype
+    # Rejection sampling is not differentiable in kappa (and while_loop has no reverse
+    # mode), so no gradient is sent back through it.
+    kappa = jnp.broadcast_to(lax.stop_gradient(kappa), shape)
+    # Below 1e-8 the density is uniform to rounding; flooring kappa keeps r finite.
+    k = jnp.maximum(kappa, 1e-8)
+    s = 0.5 / k
+    r = s + jnp.sqrt(1 + s * s)
+
+    def body(carry):
+        i, done, theta = carry
+        u = jax.random.uniform(jax.random.fold_in(key, i), (3,) + shape, dtype)
+        z = jnp.cos(math.pi * u[0])
+        f = (1 + r * z) / (r + z)
+        c = k * (r - f)
+        accept = (c * (2 - c) > u[1]) | (jnp.log(c / u[1]) + 1 - c >= 0)
+        proposal = jnp.where(u[2] < 0.5, -1.0, 1.0) * jnp.arccos(jnp.clip(f, -1, 1))
+        return i + 1, done | accept, jnp.where(done, theta, proposal)
+
+    init = (jnp.asarray(0, jnp.uint32), jnp.zeros(shape, bool), jnp.zeros(shape, dtype))
+    _, _, theta = lax.while_loop(lambda c: ~jnp.all(c[1]), body, init)
+    # For very large kappa the envelope loses precision (r - f cancels); there the
+    # distribution is normal with variance 1 / kappa to rounding.
+    big = 1e6 if dtype == jnp.float64 else 1e4
+    eps = jax.random.normal(jax.random.fold_in(key, jnp.uint32(2**31)), shape, dtype)
+    return jnp.where(kappa > big, eps / jnp.sqrt(jnp.maximum(kappa, big)), theta)
+
+
+class VonMises(Distribution):
+    """Von Mises (circular normal) distribution on ``[-pi, pi]``.
+
+    Args:
+        loc: circular mean.
+        concentration: non-negative concentration ``kappa`` (0 is the uniform
+            distribution on the circle).
+
+    ``variance`` is the circular variance ``1 - I1(kappa) / I0(kappa)``. Sampling uses
+    rejection, so it is not reparameterised (``has_rsample`` is False).
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.VonMises(0.0, 2.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {"loc": C.real, "concentration": C.nonnegative}
+    support: ClassVar = _circular
+    has_rsample: ClassVar[bool] = False
+
+    loc: Array
+    concentration: Array
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self, loc: ArrayLike, concentration: ArrayLike, *, validate_args: bool | None = None
+    ):
+        loc, conc = promote_shapes(as_float(loc), as_float(concentration))
+        v = bool(validate_args)
+        self.loc = validate_param("VonMises", "loc", loc, C.real, v)
+        self.concentration = validate_param("VonMises", "concentration", conc, C.nonnegative, v)
+        self._validate = v
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        theta = _von_mises_centred(key, self.concentration, shape)
+        return jnp.remainder(self.loc + theta + math.pi, 2 * math.pi) - math.pi
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        k = self.concentration
+        # log I0(k) = log(i0e(k)) + k; folding the + k into cos - 1 avoids overflow.
+        return k * (jnp.cos(jnp.asarray(value) - self.loc) - 1) - _LOG_2PI - jnp.log(i0e(k))
+
+    @property
+    def mean(self) -> Array:
+        return self.loc
+
+    @property
+    def variance(self) -> Array:
+        k = self.concentration
+        return 1 - i1e(k) / i0e(k)
+
+    def entropy(self) -> Array:
+        k = self.concentration
+        return _LOG_2PI + jnp.log(i0e(k)) + k * (1 - i1e(k) / i0e(k))
+
+
+def _log1mexp(x: Array) -> Array:
+    """``log(1 - exp(x))`` for ``x <= 0``, accurate on both sides of ``-log 2``."""
+    return jnp.where(x > -math.log(2), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+
+def _log_normal_pdf(z: Array) -> Array:
+    return -0.5 * z**2 - 0.5 * _LOG_2PI
+
+
+class TruncatedNormal(Distribution):
+    """Normal(``loc``, ``scale``) restricted to ``[low, high]``.
+
+    Args:
+        loc: location of the untruncated normal.
+        scale: positive scale of the untruncated normal.
+        low: lower bound, or ``None`` for no lower bound (keyword only).
+        high: upper bound, greater than ``low``, or ``None`` for none (keyword only).
+
+    The normal CDF loses precision near 1, so when the whole interval lies above the
+    mean the computations use the mirror image ``Phi(-x)`` instead.
+
+    Example:
+        >>> import jax, dists as D
+        >>> D.TruncatedNormal(0.0, 1.0, low=0.0).sample(jax.random.key(0), (3,)).shape
+        (3,)
+    """
+
+    arg_constraints: ClassVar = {
+        "loc": C.real,
+        "scale": C.positive,
+        "low": C.dependent,
+        "high": C.dependent,
+    }
+    has_rsample: ClassVar[bool] = True
+
+    loc: Array
+    scale: Array
+    low: Array | None
+    high: Array | None
+    _validate: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        loc: ArrayLike = 0.0,
+        scale: ArrayLike = 1.0,
+        *,
+        low: ArrayLike | None = None,
+        high: ArrayLike | None = None,
+        validate_args: bool | None = None,
+    ):
+        bounds = [as_float(b) for b in (low, high) if b is not None]
+        loc, scale, *bounds = promote_shapes(as_float(loc), as_float(scale), *bounds)
+        low_arr = bounds.pop(0) if low is not None else None
+        high_arr = bounds.pop(0) if high is not None else None
+        v = bool(validate_args)
+        name = "TruncatedNormal"
+        self.loc = validate_param(name, "loc", loc, C.real, v)
+        self.scale = validate_param(name, "scale", scale, C.positive, v)
+        if low_arr is not None:
+            low_arr = validate_param(name, "low", low_arr, C.real, v)
+        if high_arr is not None:
+            cons = C.real if low_arr is None else C.greater_than(low_arr)
+            high_arr = validate_param(name, "high", high_arr, cons, v)
+        self.low = low_arr
+        self.high = high_arr
+        self._validate = v
+
+    @property
+    def support(self) -> C.Constraint:  # type: ignore[override]
+        if self.low is None and self.high is None:
+            return C.real
+        if self.high is None:
+            return C.greater_than(self.low)
+        if self.low is None:
+            return C.less_than(self.high)
+        return C.interval(self.low, self.high)
+
+    @property
+    def validate_args(self) -> bool:
+        return self._validate
+
+    @property
+    def batch_shape(self) -> Shape:
+        return tuple(self.loc.shape)
+
+    def _std_bounds(self) -> tuple[Array | None, Array | None]:
+        a = None if self.low is None else (self.low - self.loc) / self.scale
+        b = None if self.high is None else (self.high - self.loc) / self.scale
+        return a, b
+
+    def _log_mass(self) -> Array:
+        """``log(Phi(b) - Phi(a))``, the log probability of the kept interval."""
+        a, b = self._std_bounds()
+        if a is None and b is None:
+            return jnp.zeros_like(self.loc)
+        if a is None:
+            return log_ndtr(b)
+        if b is None:
+            return log_ndtr(-a)
+        flip = a > 0
+        lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+        log_hi = log_ndtr(hi)
+        return log_hi + _log1mexp(log_ndtr(lo) - log_hi)
+
+    def _std_icdf(self, q: Array) -> Array:
+        a, b = self._std_bounds()
+        if a is None and b is None:
+            return ndtri(q)
+        if a is None:
+            return jnp.minimum(ndtri(q * ndtr(b)), b)
+        if b is None:
+            return jnp.maximum(-ndtri((1 - q) * ndtr(-a)), a)
+        flip = a > 0
+        lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+        p_lo = ndtr(lo)
+        x = ndtri(p_lo + jnp.where(flip, 1 - q, q) * (ndtr(hi) - p_lo))
+        return jnp.clip(jnp.where(flip, -x, x), a, b)
+
+    def _density_terms(self) -> tuple[Array, Array]:
+        """``phi(a) - phi(b)`` and ``a phi(a) - b phi(b)``, each divided by the mass."""
+        a, b = self._std_bounds()
+        log_mass = self._log_mass()
+        d1 = jnp.zeros_like(self.loc)
+        d2 = jnp.zeros_like(self.loc)
+        if a is not None:
+            pa = jnp.exp(_log_normal_pdf(a) - log_mass)
+            d1, d2 = d1 + pa, d2 + a * pa
+        if b is not None:
+            pb = jnp.exp(_log_normal_pdf(b) - log_mass)
+            d1, d2 = d1 - pb, d2 - b * pb
+        return d1, d2
+
+    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        dtype = self.loc.dtype
+        u = jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny)
+        return self.loc + self.scale * self._std_icdf(u)
+
+    def _in_bounds(self, value: Array) -> Array:
+        ok = jnp.ones(jnp.shape(value), bool)
+        if self.low is not None:
+            ok = ok & (value >= self.low)
+        if self.high is not None:
+            ok = ok & (value <= self.high)
+        return ok
+
+    def log_prob(self, value: ArrayLike) -> Array:
+        if self._validate:
+            value = validate_sample(self, value)
+        value = jnp.asarray(value)
+        z = (value - self.loc) / self.scale
+        lp = _log_normal_pdf(z) - jnp.log(self.scale) - self._log_mass()
+        return jnp.where(self._in_bounds(value), lp, -jnp.inf)
+
+    @property
+    def mean(self) -> Array:
+        d1, _ = self._density_terms()
+        return self.loc + self.scale * d1
+
+    @property
+    def variance(self) -> Array:
+        d1, d2 = self._density_terms()
+        return self.scale**2 * (1 + d2 - d1**2)
+
+    def entropy(self) -> Array:
+        _, d2 = self._density_terms()
+        return 0.5 * (_LOG_2PI + 1) + jnp.log(self.scale) + self._log_mass() + 0.5 * d2
+
+    def cdf(self, value: ArrayLike) -> Array:
+        z = (jnp.asarray(value) - self.loc) / self.scale
+        a, b = self._std_bounds()
+        if a is None and b is None:
+            return ndtr(z)
+        if a is None:
+            out = jnp.exp(log_ndtr(jnp.minimum(z, b)) - log_ndtr(b))
+        elif b is None:
+            out = 1 - jnp.exp(log_ndtr(-jnp.maximum(z, a)) - log_ndtr(-a))
+        else:
+            z = jnp.clip(z, a, b)
+            flip = a > 0
+            mass = jnp.where(flip, ndtr(-a) - ndtr(-b), ndtr(b) - ndtr(a))
+            upper = (ndtr(-a) - ndtr(-z)) / mass
+            lower = (ndtr(z) - ndtr(a)) / mass
+            out = jnp.where(flip, upper, lower)
+        return jnp.clip(out, 0.0, 1.0)
+
+    def icdf(self, q: ArrayLike) -> Array:
+        return self.loc + self.scale * self._std_icdf(jnp.asarray(q))
