@@ -31,6 +31,9 @@ from ._init import (
     init_to_value as init_to_value,
     initialize_model as initialize_model,
 )
+
+# --- MCMC driver / Predictive ---
+from ._kernels import HMC as HMC, NUTS as NUTS
 from ._log_density import (
     ConstrainFn as ConstrainFn,
     LogJoint as LogJoint,
@@ -41,8 +44,7 @@ from ._log_density import (
     potential_energy as potential_energy,
     unconstrain_fn as unconstrain_fn,
 )
-
-# --- MCMC driver / Predictive ---
+from ._mcmc import MCMC as MCMC, ChainState as ChainState
 from ._predictive import Predictive as Predictive, log_likelihood as log_likelihood
 from ._summary import (
     format_summary as format_summary,

@@ -1,0 +1,541 @@
+"""The ``MCMC`` driver: warm-up and sampling, each one compiled loop.
+
+One jitted loop function serves both phases: a ``lax.fori_loop`` whose trip count and
+"adapting" flag are traced values, writing draws into a buffer of static size. So a run
+with ``num_warmup == num_samples`` compiles the sampler once, a second ``run`` with new
+data of the same shape compiles nothing, and there is no per-step Python dispatch. The
+progress bar is fed from inside the loop with ``jax.debug.callback``.
+
+The driver object holds results between calls (it is the friendly wrapper around the pure
+kernels); results are replaced only when a run completes, so a failed run leaves the
+previous results intact.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from jaxtyping import Array
+
+from ._init import ConstrainFn, PotentialFn, initialize_model
+from ._kernels import NUTS, _Kernel
+from ._nuts import nuts_init, nuts_kernel
+from ._summary import print_summary as _print_summary
+from ._warmup import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
+
+CHAIN_METHODS = ("sequential", "vectorized", "parallel")
+INFO_FIELDS = ("num_steps", "accept_prob", "diverging", "energy", "potential_energy", "tree_depth")
+
+
+class ChainState(eqx.Module):
+    """Everything a chain needs to continue: position, kernel state, adaptation, key."""
+
+    z: Any  # kernel state (flat position, potential, gradient)
+    adapt: AdaptState
+    rng_key: Array
+    iteration: Array
+
+    @property
+    def step_size(self) -> Array:
+        return self.adapt.step_size
+
+    @property
+    def inverse_mass_matrix(self) -> Array:
+        return self.adapt.inverse_mass_matrix
+
+
+class _Program(eqx.Module):
+    """The static description of the compiled loop (part of the jit cache key)."""
+
+    kernel: _Kernel = eqx.field(static=True)
+    num_collect: int = eqx.field(static=True)
+    thinning: int = eqx.field(static=True)
+    progress: Any = eqx.field(static=True)
+
+
+def _flat_potential(potential: Callable, template: Any) -> Callable:
+    _, unravel = ravel_pytree(template)
+    return lambda z: potential(unravel(z))
+
+
+def _kernel_init(kernel: _Kernel, z_flat: Array, potential_flat: Callable):
+    if isinstance(kernel, NUTS):
+        return nuts_init(z_flat, potential_flat)
+    from ._hmc import hmc_init
+
+    return hmc_init(z_flat, potential_flat)
+
+
+def _kernel_step(kernel: _Kernel, key, kstate, potential_flat, step_size, imm):
+    if isinstance(kernel, NUTS):
+        kstate, info = nuts_kernel(
+            key, kstate, potential_flat, step_size, imm, max_tree_depth=kernel.max_tree_depth
+        )
+        return kstate, {f: getattr(info, f) for f in INFO_FIELDS}
+    from ._hmc import hmc_kernel
+
+    kstate, info = hmc_kernel(
+        key,
+        kstate,
+        potential_flat,
+        step_size,
+        imm,
+        num_steps=kernel.num_steps,
+        trajectory_length=kernel.trajectory_length,
+    )
+    out = {f: getattr(info, f) for f in INFO_FIELDS if hasattr(info, f)}
+    return kstate, out
+
+
+def _init_chain(kernel: _Kernel, potential: Callable, z: Any, rng_key: Array) -> ChainState:
+    z_flat, _ = ravel_pytree(z)
+    potential_flat = _flat_potential(potential, z)
+    kstate = _kernel_init(kernel, z_flat, potential_flat)
+    d = z_flat.shape[0]
+    imm = jnp.eye(d, dtype=z_flat.dtype) if kernel.dense_mass else jnp.ones(d, z_flat.dtype)
+    adapt = adapt_init(
+        z_flat,
+        kernel.step_size,
+        imm,
+        target_accept_prob=kernel.target_accept_prob,
+        dense_mass=kernel.dense_mass,
+        potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
+        key=rng_key,
+    )
+    return ChainState(kstate, adapt, rng_key, jnp.asarray(0))
+
+
+def _one_chain_loop(
+    program: _Program, potential, template, state: ChainState, n_iter, adapting, schedule, chain_id
+):
+    kernel = program.kernel
+    potential_flat = _flat_potential(potential, template)
+    d = ravel_pytree(template)[0].shape[0]
+    dtype = ravel_pytree(template)[0].dtype
+    buf_z = jnp.zeros((program.num_collect, d), dtype)
+    buf_info = {
+        "num_steps": jnp.zeros(program.num_collect, jnp.int32),
+        "accept_prob": jnp.zeros(program.num_collect, dtype),
+        "diverging": jnp.zeros(program.num_collect, bool),
+        "energy": jnp.zeros(program.num_collect, dtype),
+        "potential_energy": jnp.zeros(program.num_collect, dtype),
+        "tree_depth": jnp.zeros(program.num_collect, jnp.int32),
+    }
+    tick = jnp.maximum(n_iter // 50, 1)
+
+    def body(i, carry):
+        st, bz, bi = carry
+        key, sub = jax.random.split(st.rng_key)
+        kstate, info = _kernel_step(
+            kernel, sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
+        )
+        new_adapt = adapt_update(
+            st.adapt,
+            st.iteration,
+            kstate.z,
+            info["accept_prob"],
+            schedule,
+            adapt_step_size=kernel.adapt_step_size,
+            adapt_mass_matrix=kernel.adapt_mass_matrix,
+            regularize=kernel.regularize_mass_matrix,
+        )
+        adapt = jax.tree.map(lambda a, b: jnp.where(adapting, a, b), new_adapt, st.adapt)
+        st = ChainState(kstate, adapt, key, st.iteration + 1)
+        j = i // program.thinning
+        write = (~adapting) & (i % program.thinning == 0) & (j < program.num_collect)
+        jj = jnp.minimum(j, program.num_collect - 1)
+        bz = bz.at[jj].set(jnp.where(write, kstate.z, bz[jj]))
+        bi = {
+            k: v.at[jj].set(jnp.where(write, jnp.asarray(info[k], v.dtype), v[jj]))
+            for k, v in bi.items()
+            if k in info
+        }
+        if program.progress is not None:
+            jax.lax.cond(
+                (i % tick == 0) | (i == n_iter - 1),
+                lambda: jax.debug.callback(
+                    program.progress.update, chain_id, i + 1, n_iter, adapting
+                ),
+                lambda: None,
+            )
+        return st, bz, bi
+
+    buf_info = {k: v for k, v in buf_info.items() if kernel_has_field(kernel, k)}
+    state, buf_z, buf_info = jax.lax.fori_loop(0, n_iter, body, (state, buf_z, buf_info))
+    state = eqx.tree_at(
+        lambda s: s.adapt, state, jax.lax.cond(adapting, adapt_final, lambda a: a, state.adapt)
+    )
+    return state, buf_z, buf_info
+
+
+def kernel_has_field(kernel: _Kernel, field: str) -> bool:
+    if isinstance(kernel, NUTS):
+        return True
+    return field not in ("tree_depth",)
+
+
+@eqx.filter_jit
+def _loop_single(program, potential, template, state, n_iter, adapting, schedule, chain_id):
+    return _one_chain_loop(
+        program, potential, template, state, n_iter, adapting, schedule, chain_id
+    )
+
+
+@eqx.filter_jit
+def _loop_vectorized(program, potential, template, states, n_iter, adapting, schedule, chain_ids):
+    fn = lambda s, c: _one_chain_loop(
+        program, potential, template, s, n_iter, adapting, schedule, c
+    )
+    return jax.vmap(fn)(states, chain_ids)
+
+
+@eqx.filter_jit
+def _init_chains(kernel, potential, zs, keys):
+    return jax.vmap(lambda z, k: _init_chain(kernel, potential, z, k))(zs, keys)
+
+
+@eqx.filter_jit
+def _postprocess(constrain: ConstrainFn, template, flat):
+    _, unravel = ravel_pytree(template)
+    return jax.vmap(lambda z: constrain(unravel(z)))(flat)
+
+
+class _Progress:
+    """A tqdm progress bar per chain, updated from inside the compiled loop."""
+
+    def __init__(self, num_chains: int):
+        self.num_chains = num_chains
+        self.bars: dict[int, Any] = {}
+
+    def start(self, total_by_chain: int, desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        self.close()
+        self.bars = {
+            c: tqdm(
+                total=total_by_chain,
+                desc=f"{desc} chain {c}" if self.num_chains > 1 else desc,
+                leave=True,
+                file=sys.stderr,
+            )
+            for c in range(self.num_chains)
+        }
+
+    def update(self, chain_id, i, n, adapting) -> None:
+        chain_ids = np.atleast_1d(np.asarray(chain_id))
+        iters = np.atleast_1d(np.asarray(i))
+        for c, it in zip(chain_ids, iters):
+            bar = self.bars.get(int(c))
+            if bar is not None:
+                bar.n = int(it)
+                bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars = {}
+
+    def __hash__(self):
+        return id(self)
+
+    def __eq__(self, other):
+        return self is other
+
+
+def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
+    return int(value)
+
+
+class MCMC:
+    """Run a kernel (``NUTS`` or ``HMC``) for ``num_warmup`` + ``num_samples`` iterations.
+
+    Args:
+        sampler: a kernel such as ``NUTS(model)``.
+        num_warmup: warm-up (adaptation) iterations; their draws are discarded.
+        num_samples: draws to keep per chain (before thinning).
+        num_chains: number of chains.
+        thinning: keep every ``thinning``-th draw.
+        chain_method: ``"sequential"``, ``"vectorized"`` (``vmap``) or ``"parallel"``
+            (one chain per device; falls back to sequential with a warning when there are
+            fewer devices than chains).
+        progress_bar: show a tqdm bar; by default only when stderr is a terminal.
+
+    A second ``run`` continues from the last state without warming up again (set
+    ``mcmc.post_warmup_state = None`` to warm up afresh).
+
+    Example:
+        >>> import jax, dists as D
+        >>> from effects import sample
+        >>> def model():
+        ...     sample("x", D.Normal(0.0, 1.0))
+        >>> mcmc = MCMC(NUTS(model), num_warmup=50, num_samples=50, progress_bar=False)
+        >>> mcmc.run(jax.random.key(0))
+        >>> mcmc.get_samples()["x"].shape
+        (50,)
+    """
+
+    def __init__(
+        self,
+        sampler: _Kernel,
+        *,
+        num_warmup: int,
+        num_samples: int,
+        num_chains: int = 1,
+        thinning: int = 1,
+        chain_method: str = "sequential",
+        progress_bar: bool | None = None,
+    ):
+        if not isinstance(sampler, _Kernel):
+            raise TypeError(
+                f"MCMC expects a kernel such as NUTS(model) or HMC(model), got "
+                f"{type(sampler).__name__}."
+            )
+        self.sampler = sampler
+        self.num_warmup = _check_positive_int("num_warmup", num_warmup, 0)
+        self.num_samples = _check_positive_int("num_samples", num_samples)
+        self.num_chains = _check_positive_int("num_chains", num_chains)
+        self.thinning = _check_positive_int("thinning", thinning)
+        if chain_method not in CHAIN_METHODS:
+            raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {chain_method!r}.")
+        self.chain_method = chain_method
+        if progress_bar is None:
+            progress_bar = bool(getattr(sys.stderr, "isatty", lambda: False)())
+        self._progress = _Progress(num_chains) if progress_bar else None
+        self.post_warmup_state: ChainState | None = None
+        self.last_state: ChainState | None = None
+        self._samples: dict[str, Array] | None = None
+        self._extra: dict[str, Array] | None = None
+        self._args: tuple = ()
+        self._kwargs: dict = {}
+
+    # ----------------------------------------------------------------------------------
+    def _potential(self, args, kwargs) -> Callable:
+        if self.sampler.model is not None:
+            return PotentialFn(self.sampler.model, tuple(args), dict(kwargs))
+        return self.sampler.potential_fn
+
+    def _initial_params(self, rng_key, args, kwargs, init_params):
+        keys = jax.random.split(rng_key, self.num_chains)
+        if init_params is not None:
+            zs = jax.tree.map(jnp.asarray, init_params)
+            leaves = jax.tree.leaves(zs)
+            if self.num_chains > 1 and not all(
+                jnp.ndim(x) >= 1 and jnp.shape(x)[0] == self.num_chains for x in leaves
+            ):
+                zs = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_chains,) + x.shape), zs)
+            elif self.num_chains == 1:
+                zs = jax.tree.map(lambda x: x[None], zs)
+            return zs, keys
+        if self.sampler.model is None:
+            raise ValueError(
+                "MCMC.run: with a potential_fn kernel, pass init_params (unconstrained "
+                "initial values; a leading chain axis for several chains)."
+            )
+        zs = []
+        for k in keys:
+            info = initialize_model(
+                k,
+                self.sampler.model,
+                init_strategy=self.sampler.init_strategy,
+                model_args=tuple(args),
+                model_kwargs=kwargs,
+            )
+            zs.append(info.param_info.z)
+        return jax.tree.map(lambda *xs: jnp.stack(xs), *zs), keys
+
+    def _run_phase(self, potential, template, states, n_iter, adapting, schedule, desc):
+        program = _Program(
+            self.sampler,
+            self.num_samples // self.thinning + (1 if self.num_samples % self.thinning else 0),
+            self.thinning,
+            self._progress,
+        )
+        n = jnp.asarray(n_iter)
+        flag = jnp.asarray(adapting)
+        chain_ids = jnp.arange(self.num_chains)
+        if self._progress is not None:
+            self._progress.start(n_iter, desc)
+        try:
+            method = self.chain_method
+            if method == "parallel" and jax.local_device_count() < self.num_chains:
+                warnings.warn(
+                    f"chain_method='parallel' needs one device per chain, but there are "
+                    f"{jax.local_device_count()} devices for {self.num_chains} chains; "
+                    "running the chains sequentially instead.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+                method = "sequential"
+            if method == "vectorized":
+                return _loop_vectorized(
+                    program, potential, template, states, n, flag, schedule, chain_ids
+                )
+            if method == "parallel":
+                fn = jax.pmap(
+                    lambda s, c: _one_chain_loop(
+                        program, potential, template, s, n, flag, schedule, c
+                    ),
+                )
+                return fn(states, chain_ids)
+            outs = []
+            for c in range(self.num_chains):
+                st = jax.tree.map(lambda x: x[c], states)
+                outs.append(
+                    _loop_single(program, potential, template, st, n, flag, schedule, chain_ids[c])
+                )
+            return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+        finally:
+            if self._progress is not None:
+                self._progress.close()
+
+    def warmup(self, rng_key: Any, *args: Any, init_params: Any = None, **kwargs: Any) -> None:
+        """Run warm-up only; the adapted state is kept in ``post_warmup_state``."""
+        potential = self._potential(args, kwargs)
+        zs, keys = self._initial_params(rng_key, args, kwargs, init_params)
+        template = jax.tree.map(lambda x: x[0], zs)
+        states = _init_chains(self.sampler, potential, zs, keys)
+        schedule = warmup_schedule(self.num_warmup)
+        states, _, _ = self._run_phase(
+            potential, template, states, self.num_warmup, True, schedule, "warmup"
+        )
+        self.post_warmup_state = states
+        self._template = template
+        self._args, self._kwargs = tuple(args), dict(kwargs)
+
+    def run(
+        self,
+        rng_key: Any,
+        *args: Any,
+        extra_fields: Sequence[str] = (),
+        init_params: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Sample. The model's arguments follow ``rng_key``.
+
+        The first call warms up, then samples. Later calls continue from the last state
+        without warming up (NumPyro's ``post_warmup_state``).
+        """
+        potential = self._potential(args, kwargs)
+        schedule = warmup_schedule(self.num_warmup)
+        if self.post_warmup_state is None:
+            zs, keys = self._initial_params(rng_key, args, kwargs, init_params)
+            template = jax.tree.map(lambda x: x[0], zs)
+            states = _init_chains(self.sampler, potential, zs, keys)
+            if self.num_warmup > 0:
+                states, _, _ = self._run_phase(
+                    potential, template, states, self.num_warmup, True, schedule, "warmup"
+                )
+        else:
+            states = self.post_warmup_state
+            template = self._template
+            keys = jax.random.split(rng_key, self.num_chains)
+            states = eqx.tree_at(lambda s: s.rng_key, states, keys)
+        states, flat, info = self._run_phase(
+            potential, template, states, self.num_samples, False, schedule, "sample"
+        )
+        samples = self._constrain(template, flat, args, kwargs)
+        # Commit results only now that the run has completed.
+        self._template = template
+        self.last_state = states
+        self.post_warmup_state = states
+        self._samples = samples
+        self._extra = info
+        self._args, self._kwargs = tuple(args), dict(kwargs)
+
+    def _constrain(self, template, flat, args, kwargs) -> dict[str, Array]:
+        c, n, d = flat.shape
+        if self.sampler.model is None:
+            _, unravel = ravel_pytree(template)
+            out = jax.vmap(unravel)(flat.reshape(c * n, d))
+        else:
+            constrain = ConstrainFn(self.sampler.model, tuple(args), dict(kwargs))
+            out = _postprocess(constrain, template, flat.reshape(c * n, d))
+        return {k: v.reshape((c, n) + v.shape[1:]) for k, v in out.items()}
+
+    # ----------------------------------------------------------------------------------
+    def _require(self):
+        if self._samples is None:
+            raise RuntimeError("No samples yet: call mcmc.run(rng_key, *model_args) first.")
+
+    def get_samples(self, group_by_chain: bool = False) -> dict[str, Array]:
+        """Draws per site: ``(num_chains, num_draws, ...)`` if ``group_by_chain`` else
+        ``(num_chains * num_draws, ...)``."""
+        self._require()
+        if group_by_chain:
+            return dict(self._samples)
+        return {k: v.reshape((-1,) + v.shape[2:]) for k, v in self._samples.items()}
+
+    def get_extra_fields(self, group_by_chain: bool = False) -> dict[str, Array]:
+        """Per-draw sampler statistics: num_steps, accept_prob, diverging, energy,
+        potential_energy, tree_depth (NUTS)."""
+        self._require()
+        if group_by_chain:
+            return dict(self._extra)
+        return {k: v.reshape((-1,) + v.shape[2:]) for k, v in self._extra.items()}
+
+    def print_summary(self, prob: float = 0.9, exclude_deterministic: bool = True) -> None:
+        """Print mean, sd, median, HPDI, ESS and R-hat of each site, and divergences."""
+        self._require()
+        samples = self.get_samples(group_by_chain=True)
+        if exclude_deterministic and self.sampler.model is not None:
+            tr = self._trace_sites()
+            samples = {k: v for k, v in samples.items() if tr.get(k) != "deterministic"}
+        _print_summary(
+            {k: np.asarray(v) for k, v in samples.items()},
+            prob=prob,
+            group_by_chain=True,
+            divergences=np.asarray(self._extra["diverging"]),
+        )
+
+    def _trace_sites(self) -> dict[str, str]:
+        from ._init import prototype_trace
+
+        tr = prototype_trace(jax.random.key(0), self.sampler.model, self._args, self._kwargs)
+        return {k: s.type_name for k, s in tr.items()}
+
+    # --- for ArviZ export (duck-typed by ``to_arviz``) ----------------------------------
+    def observed_data(self) -> dict[str, Any]:
+        self._require()
+        if self.sampler.model is None:
+            return {}
+        from effects import Sample
+
+        from ._init import prototype_trace
+
+        tr = prototype_trace(jax.random.key(0), self.sampler.model, self._args, self._kwargs)
+        out = {}
+        for name, site in tr.items():
+            if isinstance(site, Sample) and site.is_observed:
+                out[name] = np.asarray(
+                    _observed_value(self.sampler.model, self._args, self._kwargs, name)
+                )
+        return out
+
+    def log_likelihood(self) -> dict[str, Any]:
+        self._require()
+        if self.sampler.model is None:
+            return {}
+        from ._predictive import log_likelihood
+
+        samples = self.get_samples(group_by_chain=True)
+        return log_likelihood(
+            self.sampler.model, samples, *self._args, batch_ndims=2, **self._kwargs
+        )
+
+
+def _observed_value(model, args, kwargs, name):
+    from effects import run
+    from handlers import seed, trace
+
+    _, (_, tr) = run(model, seed(jax.random.key(0)) >> trace())(*args, **kwargs)
+    return tr[name].value
