@@ -1,0 +1,455 @@
+"""The No-U-Turn Sampler: iterative, multinomial, with the generalised U-turn criterion.
+
+One transition is one ``lax.while_loop`` over leapfrog steps (no recursion, no nested loop).
+The trajectory grows by subtrees of ``1, 2, 4, ...`` leaves, each in a direction drawn at
+random; a subtree ends when it is full, makes a U-turn or diverges, and is then merged into the
+trajectory. Within a subtree the U-turn checks of all its sub-subtrees are done as leaves
+arrive, from O(max_tree_depth) checkpoints, as in the iterative formulation of Phan, Pradhan
+and Jankowiak (2019).
+
+Sampling is multinomial (Betancourt 2017): within a subtree, progressive sampling with
+probability proportional to ``exp(-H)``; at a merge, the biased progressive sampling that moves
+to the new subtree with probability ``min(1, w_new / w_old)``.
+
+Checkpoints. Number the leaves of a subtree ``n = 0, 1, ...`` in the order they are built.
+The sub-subtree of ``2^k`` leaves that ends at leaf ``n`` is complete exactly when the ``k``
+lowest bits of ``n`` are ones, so at an odd leaf the ``t = trailing_ones(n)`` sub-subtrees of
+sizes ``2, 4, ..., 2^t`` complete. Their first leaves are the even leaves still "open", which
+form a stack: an even leaf ``m`` is pushed at slot ``popcount(m)``, and at leaf ``n`` the
+sub-subtree of size ``2^k`` starts at slot ``popcount(n) - k``. A checkpoint keeps the
+momentum sum before its leaf (``prefix``) and the leaf's velocity ``vel = M^{-1} p``; with
+``rho`` the running momentum sum, the sub-subtree from the checkpoint to the current leaf (with
+velocity ``v``) has no U-turn when ``(rho - prefix) . vel > 0`` and ``(rho - prefix) . v > 0``.
+
+Stan (>= 2.26) also checks, at every merge of a left half ``L`` and a right half ``R``, the
+trajectories ``L + first(R)`` and ``last(L) + R``. Inside a subtree, the first is tested when
+``first(R)`` is pushed (it is the start one slot up) and its result kept; ``last(L)`` is an odd
+leaf, kept as an "end" checkpoint at the slot of ``L``'s start when ``L`` completes. At the
+merge of a subtree into the trajectory, the same two checks use the first new leaf and the
+old end the subtree grew from.
+
+Speed. On small models a leapfrog step costs less than launching an XLA kernel, so the loop is
+laid out for XLA's CPU runtime, which runs a loop body's kernels one after another (cheaply)
+only when there are at most 8 of them, and otherwise dispatches them to a thread pool (about a
+microsecond per step). XLA fuses a concatenation of at most 8 pieces, and it does not fuse an
+expensive op (exp, log) into a kernel that reads its value more than once. So the whole state
+is one 2-D array; a leaf is the potential, the new leaf rows, one reduction for every dot
+product, one small kernel for every exp/log, uniform draw and decision, and one kernel that
+writes the new state (``lax.optimization_barrier`` marks what to materialise once); and the
+uniforms come from an unrolled counter-based Threefry (JAX lowers its own as a rolled loop).
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
+
+from ._integrator import (
+    _check_inverse_mass_matrix,
+    counter_key,
+    counter_normal,
+    counter_uniform,
+    make_value_and_grad,
+    momentum_factor,
+    velocity,
+)
+
+
+class NUTSState(eqx.Module):
+    """The state of a NUTS chain: a flat position with its potential and gradient.
+
+    Attributes:
+        z: flat unconstrained position, shape ``(d,)``.
+        potential_energy: ``U(z)``, a scalar.
+        z_grad: ``grad U(z)``, shape ``(d,)``.
+    """
+
+    z: Float[Array, " d"]
+    potential_energy: Float[Array, ""]
+    z_grad: Float[Array, " d"]
+
+
+class NUTSInfo(eqx.Module):
+    """What one NUTS transition reports.
+
+    Attributes:
+        num_steps: number of leapfrog steps taken (``<= 2^max_tree_depth - 1``).
+        accept_prob: mean over the new points of ``min(1, exp(H_0 - H))`` (Stan's
+            ``accept_stat__``); the statistic that step-size adaptation targets.
+        diverging: whether the trajectory diverged (energy error above ``max_delta_energy``,
+            or a non-finite potential or gradient).
+        energy: Hamiltonian ``U + K`` at the selected point.
+        potential_energy: ``U`` at the selected point.
+        tree_depth: number of trajectory doublings done.
+        turning: whether the trajectory stopped because it made a U-turn (``False`` when it
+            stopped at ``max_tree_depth`` or by divergence).
+    """
+
+    num_steps: Int[Array, ""]
+    accept_prob: Float[Array, ""]
+    diverging: Bool[Array, ""]
+    energy: Float[Array, ""]
+    potential_energy: Float[Array, ""]
+    tree_depth: Int[Array, ""]
+    turning: Bool[Array, ""]
+
+
+# Packed scalars of a subtree under construction (booleans and counts stored as floats).
+# Rows of the loop state (each of width W = max(d + 1, 16)), then the checkpoints (2 rows each):
+_LEFT, _RIGHT = 0, 4  # the two ends of the trajectory, each rows z, p, v, z_grad
+_TREE_PROP = 8  # z, z_grad of the trajectory's sampled point
+_SUB_PROP = 10  # z, z_grad of the current subtree's sampled point
+_RHO = 12  # momentum sum of the whole trajectory, current subtree included
+_RHO0, _START_P, _START_V = 13, 14, 15  # rho, p and v where the current subtree began
+_SCAL = 16
+_ROWS = 17
+# Scalars (row _SCAL; booleans and counts stored as floats):
+_T_LOGW, _T_ACCEPT, _T_PROP_U, _T_PROP_H, _STEPS, _DEPTH, _DONE, _TURN, _DIV = range(9)
+_S_LOGW, _S_PROP_U, _S_PROP_H, _NSUB, _GO_RIGHT, _SEAM = range(9, 15)
+_MIN_WIDTH = 16
+# Counter words that keep the uniform streams of one transition apart.
+_LEAF, _DIRECTION, _MERGE, _MOMENTUM = range(4)
+
+
+def _pad(x: Array, width: int) -> Array:
+    return x if x.shape[-1] == width else jnp.pad(x, (0, width - x.shape[-1]))
+
+
+def _row(values: dict[int, Any], width: int, dtype: Any) -> Array:
+    """A row holding ``values`` at their columns and zeros elsewhere, built by selects."""
+    idx = np.arange(width, dtype=np.int32)
+    out = jnp.zeros((width,), dtype)
+    for k, value in values.items():
+        out = jnp.where(idx == k, jnp.asarray(value, dtype), out)
+    return out
+
+
+def _all_true(x: Array) -> Array:
+    # An unrolled AND fuses with its producers, where a reduction would be a kernel of its own.
+    return functools.reduce(operator.and_, [x[i] for i in range(x.shape[0])])
+
+
+def _leaf_step(
+    state: Array,
+    potential_and_grad: Callable[[Array], tuple[Array, Array]],
+    ckey: Array,
+    step_size: Array,
+    inverse_mass_matrix: Array,
+    energy_0: Array,
+    max_delta_energy: Array,
+    d: int,
+    max_tree_depth: int,
+) -> Array:
+    """Add one leaf to the current subtree, and merge the subtree when it ends."""
+    D = max_tree_depth
+    width = state.shape[1]
+    dtype = state.dtype
+    slots = np.arange(D, dtype=np.int32)
+    ckpt_ids = np.arange(2 * D, dtype=np.int32)
+    e_d = (np.arange(width) == d).astype(dtype)  # one-hot column d
+    right_rows = (np.arange(8) >= 4)[:, None]
+    # A finite stand-in for -inf log weights keeps the log-sum-exp free of inf - inf.
+    big = jnp.asarray(jnp.finfo(dtype).max / 4, dtype)
+
+    s = state[_SCAL]
+    n = s[_NSUB].astype(jnp.int32)  # leaf index within the subtree
+    depth = s[_DEPTH].astype(jnp.int32)
+    new_sub = n == 0
+    go_right = s[_GO_RIGHT] > 0
+    ckpt = state[_ROWS:].reshape(2 * D, 2, width)
+    end = jnp.where(go_right, state[_RIGHT : _RIGHT + 4], state[_LEFT : _LEFT + 4])
+    far_v = jnp.where(go_right, state[_LEFT + 2], state[_RIGHT + 2])
+
+    # Leapfrog (velocity Verlet) from the end being extended: the one potential evaluation.
+    eps = jnp.where(go_right, step_size, -step_size)
+    p_half = end[1, :d] - (0.5 * eps) * end[3, :d]
+    z = end[0, :d] + eps * velocity(inverse_mass_matrix, p_half)
+    potential, z_grad = potential_and_grad(z)
+    p = p_half - (0.5 * eps) * z_grad
+    v = velocity(inverse_mass_matrix, p)
+    # Where this subtree began (set at its first leaf).
+    start = jnp.where(new_sub, jnp.stack([state[_RHO], end[1], end[2]]), state[_RHO0:_SCAL])
+    rows = [_pad(r, width) for r in (z, p, v, z_grad)]
+    new_rho = state[_RHO] + rows[1]
+    ends = jnp.where(right_rows == go_right, jnp.stack(rows + rows), state[:8])
+    # The new rows, materialised once: z, p, v, z_grad, rho; rho0, start p, start v; ends.
+    block, potential = lax.optimization_barrier(
+        (jnp.concatenate([jnp.stack(rows + [new_rho]), start, ends]), potential)
+    )
+    leaf, p, v, rho = block[:4], block[1], block[2], block[4]
+    rho0, start_p, start_v = block[5], block[6], block[7]
+    ends = block[8:]
+
+    # Every dot product of the leaf in one reduction, against x = (v, rho - e_d, start_v):
+    # checkpoint r gives prefix_r . v and (rho - prefix_r) . vel_r; the four extra blocks give
+    # p . v, rho . v, rho . far_v, and the merge checks with the new ends.
+    c = start_p - rho0
+    x = jnp.stack([v, rho - e_d, start_v])
+    zeros = jnp.zeros_like(v)
+    extra = jnp.stack(
+        [
+            jnp.stack([p, zeros, zeros]),
+            jnp.stack([rho, far_v, zeros]),
+            jnp.stack([c, ends[_LEFT + 2], c]),
+            jnp.stack([zeros, ends[_RIGHT + 2], rho]),
+        ]
+    )
+    ckpt3 = jnp.concatenate([ckpt, jnp.zeros((2 * D, 1, width), dtype)], axis=1)
+    dots = jnp.sum(jnp.concatenate([ckpt3, extra]) * x[None], axis=-1)
+    pv, rv = dots[2 * D, 0], dots[2 * D + 1, 0]
+    # Margin of the U-turn test from each checkpoint to this leaf (> 0: no U-turn).
+    margin = jnp.minimum(dots[: 2 * D, 1], rv - dots[: 2 * D, 0])
+
+    energy = potential + 0.5 * pv
+    # A NaN or infinite energy (from the potential or its gradient) is a divergence.
+    log_w = -jnp.where(jnp.isfinite(energy), energy - energy_0, big)
+    sub_logw = jnp.where(new_sub, -big, s[_S_LOGW])
+    top = jnp.maximum(sub_logw, log_w)
+    tree_logw = s[_T_LOGW]
+    most = jnp.maximum(tree_logw, top)
+
+    pc = lax.population_count(n)
+    t = lax.population_count(n ^ (n + 1)) - 1  # trailing ones: sub-subtrees completed
+    level = pc - slots  # start slot j begins the completed sub-subtree of 2^level leaves
+    # The sub-subtree from start slot j completes here (level in [1, t]); at a merge
+    # (level >= 2) Stan's extra checks of its two halves apply too.
+    slot_ok = ((level < 1) | (level > t) | (margin[:D] > 0)) & (
+        (level < 2) | (level > t) | ((margin[D:] > 0) & (ckpt[1 : D + 1, 0, d] > 0.5))
+    )
+    seam_ok = jnp.where(new_sub, (dots[2 * D + 1, 1] > 0) & (rv > 0), s[_SEAM] > 0)
+    merge_ok = (
+        seam_ok
+        & (dots[2 * D + 2, 1] > 0)
+        & (dots[2 * D + 3, 1] > 0)
+        & (dots[2 * D + 2, 2] + dots[2 * D + 3, 2] > 0)
+        & (dots[2 * D + 2, 0] + rv > 0)
+    )
+    below_ok = lax.dynamic_index_in_dim(margin, jnp.maximum(pc - 1, 0), keepdims=False) > 0
+    counters = jnp.stack([s[_STEPS].astype(jnp.int32), depth, depth + 1])
+    words = np.array([_LEAF, _MERGE, _DIRECTION], np.uint32)
+    # Every exp/log, uniform draw and decision of the leaf, in one small kernel.
+    ex = lax.optimization_barrier(
+        jnp.concatenate(
+            [
+                jnp.exp(
+                    jnp.stack(
+                        [
+                            sub_logw - top,
+                            log_w - top,
+                            jnp.minimum(log_w, 0.0),
+                            sub_logw - tree_logw,
+                            log_w - tree_logw,
+                        ]
+                    )
+                ),
+                jnp.log1p(jnp.exp(-jnp.abs(sub_logw - log_w)))[None],
+                (
+                    most
+                    + jnp.log(
+                        jnp.exp(tree_logw - most) + jnp.exp(sub_logw - most) + jnp.exp(log_w - most)
+                    )
+                )[None],
+                counter_uniform(ckey, counters, words, dtype),
+                jnp.stack([_all_true(slot_ok), below_ok, seam_ok, merge_ok]).astype(dtype),
+            ]
+        )
+    )
+    # ex: 0-1 subtree weights (old, leaf) over exp(top); 2 accept stat; 3 subtree weight over
+    # the trajectory's; 5 log1p term of the subtree's log weight; 6 merged log weight;
+    # 7-9 uniforms (leaf, merge, next direction); 10-13 decisions.
+    take_leaf = ex[7] * (ex[0] + ex[1]) < ex[1]
+    sub_turn = ex[10] == 0
+    sub_div = -log_w > max_delta_energy
+    sub_done = sub_turn | sub_div | (n + 1 == jnp.left_shift(1, depth))
+    valid = ~sub_turn & ~sub_div
+    take_sub = sub_done & valid & (ex[8] < ex[3] + ex[4])
+    top_turn = sub_done & valid & (ex[13] == 0)
+    new_depth = depth + sub_done.astype(jnp.int32)
+    done = sub_done & (~valid | top_turn | (new_depth >= D))
+    sub_prop_u = jnp.where(take_leaf, potential, s[_S_PROP_U])
+    sub_prop_h = jnp.where(take_leaf, energy, s[_S_PROP_H])
+    scalars = _row(
+        {
+            _T_LOGW: jnp.where(sub_done & valid, ex[6], tree_logw),
+            _T_ACCEPT: s[_T_ACCEPT] + ex[2],
+            _T_PROP_U: jnp.where(take_sub, sub_prop_u, s[_T_PROP_U]),
+            _T_PROP_H: jnp.where(take_sub, sub_prop_h, s[_T_PROP_H]),
+            _STEPS: s[_STEPS] + 1,
+            _DEPTH: new_depth,
+            _DONE: done,
+            _TURN: sub_turn | top_turn,
+            _DIV: sub_div,
+            _S_LOGW: top + ex[5],
+            _S_PROP_U: sub_prop_u,
+            _S_PROP_H: sub_prop_h,
+            _NSUB: jnp.where(sub_done, 0, n + 1),
+            _GO_RIGHT: jnp.where(sub_done, ex[9] < 0.5, go_right),
+            _SEAM: seam_ok,
+        },
+        width,
+        dtype,
+    )
+    sub_prop = jnp.where(take_leaf, leaf[np.array([0, 3])], state[_SUB_PROP : _SUB_PROP + 2])
+    tree_prop = jnp.where(take_sub, sub_prop, state[_TREE_PROP : _TREE_PROP + 2])
+
+    # Even leaves push a start checkpoint at slot popcount(n) (keeping the test of the start
+    # below it to this leaf); odd leaves keep an end checkpoint at the slot of the largest
+    # sub-subtree they complete.
+    slot = jnp.where((n & 1) == 0, pc, D + pc - t)
+    new_ckpt = jnp.stack([state[_RHO] + ex[11] * e_d, v + (rv - pv) * e_d])
+    ckpt = jnp.where((ckpt_ids == slot)[:, None, None], new_ckpt[None], ckpt)
+    return jnp.concatenate(
+        [ends, tree_prop, sub_prop, block[4:8], scalars[None], ckpt.reshape(4 * D, width)]
+    )
+
+
+def nuts_init(
+    position_flat: Float[ArrayLike, " d"],
+    potential_fn_flat: Callable[[Array], ArrayLike],
+    step_size: ArrayLike | None = None,
+    inverse_mass_matrix: ArrayLike | None = None,
+) -> NUTSState:
+    """Start a NUTS chain at ``position_flat``.
+
+    Args:
+        position_flat: flat unconstrained position, shape ``(d,)``.
+        potential_fn_flat: ``potential_fn_flat(z) -> scalar`` on flat vectors (see
+            :func:`inference._integrator.flatten_potential`).
+        step_size, inverse_mass_matrix: accepted for symmetry with :func:`nuts_kernel`;
+            the state does not depend on them.
+
+    Returns:
+        A :class:`NUTSState` holding the position, its potential and its gradient.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> s = nuts_init(jnp.zeros(2), lambda z: 0.5 * jnp.sum(z**2))
+        >>> s.potential_energy
+        Array(0., dtype=float32)
+    """
+    del step_size, inverse_mass_matrix
+    z = jnp.asarray(position_flat)
+    if z.ndim != 1:
+        raise ValueError(
+            f"position_flat must be a 1-D vector, got shape {z.shape}; ravel a pytree "
+            "position with inference._integrator.flatten_potential first."
+        )
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(jnp.result_type(float))
+    potential_energy, z_grad = make_value_and_grad(potential_fn_flat, z.dtype)(z)
+    return NUTSState(z, potential_energy, z_grad)
+
+
+def nuts_kernel(
+    key: PRNGKeyArray,
+    state: NUTSState,
+    potential_fn_flat: Callable[[Array], ArrayLike],
+    step_size: ArrayLike,
+    inverse_mass_matrix: ArrayLike,
+    max_tree_depth: int = 10,
+    max_delta_energy: ArrayLike = 1000.0,
+) -> tuple[NUTSState, NUTSInfo]:
+    """One NUTS transition (multinomial sampling, generalised U-turn criterion).
+
+    Args:
+        key: PRNG key.
+        state: current :class:`NUTSState`.
+        potential_fn_flat: ``potential_fn_flat(z) -> scalar`` on flat vectors. It is called
+            through ``jax.value_and_grad`` once per leapfrog step.
+        step_size: leapfrog step size, a positive scalar.
+        inverse_mass_matrix: shape ``(d,)`` (diagonal) or ``(d, d)`` (dense).
+        max_tree_depth: static; at most ``max_tree_depth`` doublings, so at most
+            ``2^max_tree_depth - 1`` leapfrog steps.
+        max_delta_energy: an energy error ``H - H_0`` above this is a divergence.
+
+    Returns:
+        ``(new_state, info)`` with ``info`` a :class:`NUTSInfo`. A divergence is reported in
+        ``info.diverging``; the state then is a point of the trajectory before it diverged,
+        always finite.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> f = lambda z: 0.5 * jnp.sum(z**2)
+        >>> s = nuts_init(jnp.zeros(3), f)
+        >>> s, info = nuts_kernel(jax.random.key(0), s, f, 0.5, jnp.ones(3))
+        >>> s.z.shape, bool(info.num_steps <= 1023)
+        ((3,), True)
+    """
+    if not isinstance(max_tree_depth, int) or max_tree_depth < 1:
+        raise ValueError(
+            f"max_tree_depth must be a Python int >= 1 (it fixes the compiled program), got "
+            f"{max_tree_depth!r}."
+        )
+    z = state.z
+    dtype = z.dtype
+    d = z.shape[0]
+    width = max(d + 1, _MIN_WIDTH)
+    imm = jnp.asarray(inverse_mass_matrix, dtype)
+    _check_inverse_mass_matrix(imm, d)
+    step_size = jnp.asarray(step_size, dtype)
+    max_delta_energy = jnp.asarray(max_delta_energy, dtype)
+    potential_and_grad = make_value_and_grad(potential_fn_flat, dtype)
+    D = max_tree_depth
+    u0 = state.potential_energy
+
+    # All randomness of the transition is Threefry of the key on distinct counters.
+    ckey = counter_key(key)
+    eps = counter_normal(ckey, np.arange(d, dtype=np.uint32), jnp.uint32(_MOMENTUM), dtype)
+    factor = momentum_factor(imm)
+    if imm.ndim == 1:
+        p0 = factor * eps
+    else:
+        p0 = jax.scipy.linalg.solve_triangular(factor, eps, lower=True, trans="T")
+    v0 = velocity(imm, p0)
+    energy_0 = u0 + 0.5 * jnp.dot(p0, v0)
+    go_right = counter_uniform(ckey, jnp.zeros((), jnp.int32), jnp.uint32(_DIRECTION), dtype) < 0.5
+
+    # Both ends start at the initial point (z, p, v, z_grad), and so does the proposal.
+    point = jnp.stack([_pad(r, width) for r in (z, p0, v0, state.z_grad)])
+    scalars = _row(
+        {_T_PROP_U: u0, _T_PROP_H: energy_0, _GO_RIGHT: go_right, _SEAM: 1.0}, width, dtype
+    )
+    init = jnp.concatenate(
+        [
+            jnp.broadcast_to(point[None], (2, 4, width)).reshape(8, width),
+            point[np.array([0, 3, 0, 3, 1, 1, 1, 2])],  # proposals, rho = p, start
+            scalars[None],
+            jnp.zeros((4 * D, width), dtype),
+        ]
+    )
+    final = lax.while_loop(
+        lambda state: state[_SCAL, _DONE] == 0,
+        functools.partial(
+            _leaf_step,
+            potential_and_grad=potential_and_grad,
+            ckey=ckey,
+            step_size=step_size,
+            inverse_mass_matrix=imm,
+            energy_0=energy_0,
+            max_delta_energy=max_delta_energy,
+            d=d,
+            max_tree_depth=D,
+        ),
+        init,
+    )
+    s = final[_SCAL]
+    info = NUTSInfo(
+        num_steps=s[_STEPS].astype(jnp.int32),
+        accept_prob=s[_T_ACCEPT] / jnp.maximum(s[_STEPS], 1.0),
+        diverging=s[_DIV] > 0,
+        energy=s[_T_PROP_H],
+        potential_energy=s[_T_PROP_U],
+        tree_depth=s[_DEPTH].astype(jnp.int32),
+        turning=s[_TURN] > 0,
+    )
+    new_state = NUTSState(final[_TREE_PROP, :d], s[_T_PROP_U], final[_TREE_PROP + 1, :d])
+    return new_state, info
