@@ -1,0 +1,225 @@
+"""The MCMC driver: API, chain methods, continuation, compilation, errors."""
+
+import logging
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import dists as D
+from effects import deterministic, plate, sample
+from inference import MCMC, NUTS, ess_bulk, mcse_mean
+
+
+def normal_model(y):
+    mu = sample("mu", D.Normal(0.0, 10.0))
+    deterministic("mu2", 2.0 * mu)
+    with plate("N", y.shape[0]):
+        sample("y", D.Normal(mu, 1.0), obs=y)
+
+
+Y = jnp.array([0.3, -0.5, 1.2, 0.8, 0.1])
+
+
+def _mcmc(**kw):
+    opts = dict(num_warmup=100, num_samples=100, progress_bar=False)
+    opts.update(kw)
+    return MCMC(NUTS(normal_model), **opts)
+
+
+def test_samples_shapes_extra_fields_and_deterministic():
+    m = _mcmc(num_chains=2, chain_method="vectorized")
+    m.run(jax.random.key(0), Y)
+    s = m.get_samples()
+    g = m.get_samples(group_by_chain=True)
+    assert s["mu"].shape == (200,) and g["mu"].shape == (2, 100)
+    np.testing.assert_allclose(s["mu2"], 2 * s["mu"])
+    ex = m.get_extra_fields(group_by_chain=True)
+    for f in ("num_steps", "accept_prob", "diverging", "energy", "potential_energy", "tree_depth"):
+        assert ex[f].shape == (2, 100), f
+    assert ex["diverging"].dtype == bool
+    assert np.all(ex["num_steps"] >= 1)
+    assert np.all(ex["num_steps"] <= 2 ** ex["tree_depth"])
+
+
+def test_posterior_is_right():
+    # Conjugate: mu | y ~ N(sum(y) / (n + 1/100), 1 / (n + 1/100)).
+    m = _mcmc(num_warmup=300, num_samples=1000, num_chains=2, chain_method="vectorized")
+    m.run(jax.random.key(1), Y)
+    draws = np.asarray(m.get_samples(group_by_chain=True)["mu"])
+    prec = Y.shape[0] + 1e-2
+    mean, sd = float(Y.sum()) / prec, 1 / np.sqrt(prec)
+    assert abs(draws.mean() - mean) < 4 * float(mcse_mean(draws))
+    assert abs(draws.std() / sd - 1) < 0.1
+    assert float(ess_bulk(draws)) > 300
+
+
+def test_thinning():
+    m = _mcmc(num_samples=100, thinning=3)
+    m.run(jax.random.key(0), Y)
+    assert m.get_samples()["mu"].shape == (34,)
+
+
+@pytest.mark.parametrize("method", ["sequential", "vectorized", "parallel"])
+def test_chain_methods_agree_in_distribution(method):
+    assert jax.local_device_count() >= 2
+    m = _mcmc(num_chains=2, chain_method=method, num_samples=300)
+    m.run(jax.random.key(2), Y)
+    draws = np.asarray(m.get_samples(group_by_chain=True)["mu"])
+    assert draws.shape == (2, 300)
+    assert not np.allclose(draws[0], draws[1])  # chains are independent
+    prec = Y.shape[0] + 1e-2
+    assert abs(draws.mean() - float(Y.sum()) / prec) < 4 * float(mcse_mean(draws))
+
+
+def test_parallel_falls_back_with_warning():
+    m = _mcmc(num_chains=jax.local_device_count() + 1, chain_method="parallel", num_samples=20)
+    with pytest.warns(UserWarning, match="running the chains sequentially"):
+        m.run(jax.random.key(0), Y)
+    assert m.get_samples(group_by_chain=True)["mu"].shape[0] == jax.local_device_count() + 1
+
+
+def test_run_again_continues_without_warmup():
+    m = _mcmc()
+    m.run(jax.random.key(0), Y)
+    first = m.last_state
+    step = np.asarray(first.step_size)
+    m.run(jax.random.key(1), Y)
+    # The adapted step size and mass matrix are kept as they were after warm-up.
+    np.testing.assert_allclose(np.asarray(m.last_state.step_size), step)
+    np.testing.assert_allclose(
+        np.asarray(m.last_state.inverse_mass_matrix), np.asarray(first.inverse_mass_matrix)
+    )
+    # NumPyro's spelling also works.
+    m.post_warmup_state = m.last_state
+    m.run(m.post_warmup_state.rng_key[0], Y)
+    assert m.get_samples()["mu"].shape == (100,)
+
+
+class _CompileCounter(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.compiled = []
+
+    def emit(self, record):
+        msg = record.getMessage()
+        if msg.startswith("Compiling"):
+            self.compiled.append(msg.split(" with ")[0])
+
+    @property
+    def count(self):
+        return len(self.compiled)
+
+
+def _count_compiles(fn):
+    counter = _CompileCounter()
+    logger = logging.getLogger("jax")
+    logger.addHandler(counter)
+    try:
+        with jax.log_compiles(True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn()
+    finally:
+        logger.removeHandler(counter)
+    return counter.compiled
+
+
+def test_second_run_with_new_data_does_not_recompile():
+    m = _mcmc(num_warmup=50, num_samples=50)
+    first = _count_compiles(lambda: m.run(jax.random.key(0), Y))
+    assert len(first) > 0  # the counter does see compilations
+    m2 = _mcmc(num_warmup=50, num_samples=50)
+    y1, y2, k1, k2 = Y + 1.0, Y - 1.0, jax.random.key(1), jax.random.key(2)
+    # Same model and settings, new data of the same shape, a fresh driver: nothing compiles.
+    assert _count_compiles(lambda: m2.run(k1, y1)) == []
+    # Continuing from the last state with new data: nothing compiles either.
+    assert _count_compiles(lambda: m2.run(k2, y2)) == []
+
+
+def test_failed_run_keeps_previous_results():
+    m = _mcmc(num_samples=30)
+    m.run(jax.random.key(0), Y)
+    before = np.asarray(m.get_samples()["mu"])
+    with pytest.raises(ValueError, match="site 'y'"):
+        m.run(jax.random.key(1), jnp.zeros((5, 3)))  # does not broadcast with the plate
+    np.testing.assert_array_equal(np.asarray(m.get_samples()["mu"]), before)
+
+
+def test_nan_potential_is_a_divergence_not_a_crash():
+    def model():
+        x = sample("x", D.Normal(0.0, 1.0))
+        # log density NaN for x > 1.5
+        from effects import factor
+
+        factor("bad", jnp.where(x > 1.5, jnp.nan, 0.0))
+
+    m = MCMC(NUTS(model), num_warmup=100, num_samples=200, progress_bar=False)
+    m.run(jax.random.key(0))
+    x = np.asarray(m.get_samples()["x"])
+    assert np.all(np.isfinite(x))
+    assert np.all(x <= 1.5)
+    assert m.get_extra_fields()["diverging"].sum() > 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(num_samples=0), "num_samples"),
+        (dict(num_samples=-3), "num_samples"),
+        (dict(num_chains=0), "num_chains"),
+        (dict(thinning=0), "thinning"),
+        (dict(chain_method="threads"), "chain_method"),
+    ],
+)
+def test_invalid_driver_arguments(kwargs, match):
+    opts = dict(num_warmup=10, num_samples=10)
+    opts.update(kwargs)
+    with pytest.raises((ValueError, TypeError), match=match):
+        MCMC(NUTS(normal_model), **opts)
+
+
+@pytest.mark.parametrize("prob", [0.0, 1.0, 1.5, -0.2])
+def test_invalid_target_accept_prob(prob):
+    with pytest.raises(ValueError, match="target_accept_prob"):
+        NUTS(normal_model, target_accept_prob=prob)
+
+
+def test_get_samples_before_run():
+    with pytest.raises(RuntimeError, match="call mcmc.run"):
+        _mcmc().get_samples()
+
+
+def test_progress_bar_runs_from_inside_the_loop(capsys):
+    m = _mcmc(num_warmup=20, num_samples=20, progress_bar=True)
+    m.run(jax.random.key(0), Y)
+    err = capsys.readouterr().err
+    assert "warmup" in err and "sample" in err and "20/20" in err
+
+
+def test_potential_fn_mode():
+    def potential(z):
+        return 0.5 * jnp.sum((z["x"] - 3.0) ** 2)
+
+    m = MCMC(NUTS(potential_fn=potential), num_warmup=200, num_samples=500, progress_bar=False)
+    with pytest.raises(ValueError, match="init_params"):
+        m.run(jax.random.key(0))
+    m.run(jax.random.key(0), init_params={"x": jnp.zeros(2)})
+    x = np.asarray(m.get_samples(group_by_chain=True)["x"])
+    assert x.shape == (1, 500, 2)
+    assert np.all(np.abs(x.mean((0, 1)) - 3.0) < 4 * mcse_mean(x))
+
+
+def test_dense_mass_matrix_adapts_to_correlation():
+    cov = jnp.array([[1.0, 0.95], [0.95, 1.0]])
+
+    def model():
+        sample("x", D.MultivariateNormal(jnp.zeros(2), covariance_matrix=cov))
+
+    m = MCMC(NUTS(model, dense_mass=True), num_warmup=300, num_samples=300, progress_bar=False)
+    m.run(jax.random.key(0))
+    imm = np.asarray(m.last_state.inverse_mass_matrix)[0]
+    assert imm.shape == (2, 2)
+    corr = imm[0, 1] / np.sqrt(imm[0, 0] * imm[1, 1])
+    assert corr > 0.8
