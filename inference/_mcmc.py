@@ -137,17 +137,22 @@ def _one_chain_loop(
         kstate, info = _kernel_step(
             kernel, sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
         )
-        new_adapt = adapt_update(
-            st.adapt,
-            st.iteration,
-            kstate.z,
-            info["accept_prob"],
-            schedule,
-            adapt_step_size=kernel.adapt_step_size,
-            adapt_mass_matrix=kernel.adapt_mass_matrix,
-            regularize=kernel.regularize_mass_matrix,
+        # `adapting` is one flag for all chains (never batched), so this stays a real
+        # branch under vmap and sampling pays nothing for adaptation.
+        adapt = jax.lax.cond(
+            adapting,
+            lambda: adapt_update(
+                st.adapt,
+                st.iteration,
+                kstate.z,
+                info["accept_prob"],
+                schedule,
+                adapt_step_size=kernel.adapt_step_size,
+                adapt_mass_matrix=kernel.adapt_mass_matrix,
+                regularize=kernel.regularize_mass_matrix,
+            ),
+            lambda: st.adapt,
         )
-        adapt = jax.tree.map(lambda a, b: jnp.where(adapting, a, b), new_adapt, st.adapt)
         st = ChainState(kstate, adapt, key, st.iteration + 1)
         j = i // program.thinning
         write = (~adapting) & (i % program.thinning == 0) & (j < program.num_collect)
