@@ -22,10 +22,7 @@ from ._continuous import (
     Logistic as Logistic,
     LogNormal as LogNormal,
     LogUniform as LogUniform,
-    Pareto as Pareto,
-    StudentT as StudentT,
     Uniform as Uniform,
-    Weibull as Weibull,
 )
 from ._continuous2 import (
     Beta as Beta,
@@ -33,8 +30,11 @@ from ._continuous2 import (
     Gamma as Gamma,
     InverseGamma as InverseGamma,
     Kumaraswamy as Kumaraswamy,
+    Pareto as Pareto,
+    StudentT as StudentT,
     TruncatedNormal as TruncatedNormal,
     VonMises as VonMises,
+    Weibull as Weibull,
 )
 
 # --- discrete families (dists/_discrete.py) ---

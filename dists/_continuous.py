@@ -1,11 +1,11 @@
-"""Continuous univariate families with closed-form samplers (location-scale and friends).
+"""Continuous univariate location-scale families (and their folded or log forms).
 
-Every family follows the pattern of ``_normal.py``: parameters are float arrays broadcast
-to one batch shape, ``validate_args`` is a static flag, and ``sample`` draws by
-transforming standard noise, so gradients flow through the draws (``has_rsample``).
-Families whose support depends on a parameter (``Uniform``, ``LogUniform``, ``Pareto``)
-return ``-inf`` from ``log_prob`` outside it, because the density formula alone would give
-a finite, wrong value there.
+These have no shape parameter; the families with one are in ``_continuous2.py``. Every
+family follows the pattern of ``_normal.py``: parameters are float arrays broadcast to
+one batch shape, ``validate_args`` is a static flag, and ``sample`` draws by transforming
+standard noise, so gradients flow through the draws (``has_rsample``). ``log_prob`` is
+``-inf`` outside a bounded support, where the density formula alone would give a finite
+wrong value or NaN.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import betainc, betaln, digamma, expit, gammaln, logit, ndtr, ndtri
+from jax.scipy.special import expit, logit, ndtr, ndtri
 
 from . import _constraints as C
 from ._distribution import Distribution, validate_param, validate_sample
@@ -28,7 +28,8 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 def _outside_to_neg_inf(ok: Array, lp: Array) -> Array:
-    """``lp`` where ``ok``, else ``-inf`` (for supports the density formula does not see)."""
+    """``lp`` where ``ok``, else ``-inf``: outside the support the density formula gives
+    a finite wrong value or NaN, and SciPy (and a mask over padded data) expect ``-inf``."""
     return jnp.where(ok, lp, -jnp.inf)
 
 
@@ -139,9 +140,11 @@ class LogNormal(Distribution):
     def log_prob(self, value: ArrayLike) -> Array:
         if self._validate:
             value = validate_sample(self, value)
-        log_x = jnp.log(jnp.asarray(value))
+        value = jnp.asarray(value)
+        log_x = jnp.log(value)
         z = (log_x - self.loc) / self.scale
-        return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * _LOG_2PI - log_x
+        lp = -0.5 * z**2 - jnp.log(self.scale) - 0.5 * _LOG_2PI - log_x
+        return _outside_to_neg_inf(value > 0, lp)
 
     @property
     def mean(self) -> Array:
@@ -159,97 +162,6 @@ class LogNormal(Distribution):
 
     def icdf(self, q: ArrayLike) -> Array:
         return jnp.exp(self.loc + self.scale * ndtri(q))
-
-
-class StudentT(Distribution):
-    """Student's t distribution with ``df`` degrees of freedom, shifted and scaled.
-
-    Args:
-        df: positive degrees of freedom.
-        loc: location (the mean when ``df > 1``).
-        scale: positive scale.
-
-    ``mean`` is NaN for ``df <= 1``; ``variance`` is ``inf`` for ``1 < df <= 2`` and NaN
-    for ``df <= 1``.
-
-    Example:
-        >>> import jax, dists as D
-        >>> D.StudentT(3.0).sample(jax.random.key(0), (3,)).shape
-        (3,)
-    """
-
-    arg_constraints: ClassVar = {"df": C.positive, "loc": C.real, "scale": C.positive}
-    support: ClassVar = C.real
-    has_rsample: ClassVar[bool] = True
-
-    df: Array
-    loc: Array
-    scale: Array
-    _validate: bool = eqx.field(static=True)
-
-    def __init__(
-        self,
-        df: ArrayLike,
-        loc: ArrayLike = 0.0,
-        scale: ArrayLike = 1.0,
-        *,
-        validate_args: bool | None = None,
-    ):
-        df, loc, scale = promote_shapes(as_float(df), as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.df = validate_param("StudentT", "df", df, C.positive, v)
-        self.loc = validate_param("StudentT", "loc", loc, C.real, v)
-        self.scale = validate_param("StudentT", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.df.shape)
-
-    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
-        shape = tuple(sample_shape) + self.batch_shape
-        return self.loc + self.scale * jax.random.t(key, self.df, shape, self.df.dtype)
-
-    def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        half = 0.5 * (self.df + 1)
-        return (
-            gammaln(half)
-            - gammaln(0.5 * self.df)
-            - 0.5 * jnp.log(self.df * math.pi)
-            - jnp.log(self.scale)
-            - half * jnp.log1p(z**2 / self.df)
-        )
-
-    @property
-    def mean(self) -> Array:
-        return jnp.where(self.df > 1, self.loc, jnp.nan)
-
-    @property
-    def variance(self) -> Array:
-        finite = self.scale**2 * self.df / (self.df - 2)
-        return jnp.where(self.df > 2, finite, jnp.where(self.df > 1, jnp.inf, jnp.nan))
-
-    def entropy(self) -> Array:
-        half = 0.5 * (self.df + 1)
-        return (
-            half * (digamma(half) - digamma(0.5 * self.df))
-            + 0.5 * jnp.log(self.df)
-            + betaln(0.5 * self.df, 0.5)
-            + jnp.log(self.scale)
-        )
-
-    def cdf(self, value: ArrayLike) -> Array:
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        # P(|T| > |z|) is a regularised incomplete beta function of df / (df + z^2).
-        tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + z**2))
-        return jnp.where(z > 0, 1 - tail, tail)
 
 
 class Cauchy(Distribution):
@@ -886,152 +798,3 @@ class Exponential(Distribution):
 
     def icdf(self, q: ArrayLike) -> Array:
         return -jnp.log1p(-jnp.asarray(q)) / self.rate
-
-
-class Weibull(Distribution):
-    """Weibull distribution.
-
-    Args:
-        scale: positive scale ``lambda``.
-        concentration: positive shape ``k``; the density is proportional to
-            ``x**(k-1) * exp(-(x / lambda)**k)``.
-
-    Example:
-        >>> import jax, dists as D
-        >>> D.Weibull(1.0, 2.0).sample(jax.random.key(0), (3,)).shape
-        (3,)
-    """
-
-    arg_constraints: ClassVar = {"scale": C.positive, "concentration": C.positive}
-    support: ClassVar = C.positive
-    has_rsample: ClassVar[bool] = True
-
-    scale: Array
-    concentration: Array
-    _validate: bool = eqx.field(static=True)
-
-    def __init__(
-        self, scale: ArrayLike, concentration: ArrayLike, *, validate_args: bool | None = None
-    ):
-        scale, conc = promote_shapes(as_float(scale), as_float(concentration))
-        v = bool(validate_args)
-        self.scale = validate_param("Weibull", "scale", scale, C.positive, v)
-        self.concentration = validate_param("Weibull", "concentration", conc, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
-
-    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
-        shape = tuple(sample_shape) + self.batch_shape
-        e = jax.random.exponential(key, shape, self.scale.dtype)
-        return self.scale * e ** (1 / self.concentration)
-
-    def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        k = self.concentration
-        log_z = jnp.log(jnp.asarray(value)) - jnp.log(self.scale)
-        return jnp.log(k) - jnp.log(self.scale) + (k - 1) * log_z - jnp.exp(k * log_z)
-
-    @property
-    def mean(self) -> Array:
-        return self.scale * jnp.exp(gammaln(1 + 1 / self.concentration))
-
-    @property
-    def variance(self) -> Array:
-        k = self.concentration
-        return self.scale**2 * (jnp.exp(gammaln(1 + 2 / k)) - jnp.exp(2 * gammaln(1 + 1 / k)))
-
-    def entropy(self) -> Array:
-        k = self.concentration
-        return EULER_GAMMA * (1 - 1 / k) + jnp.log(self.scale / k) + 1
-
-    def cdf(self, value: ArrayLike) -> Array:
-        z = jnp.maximum(jnp.asarray(value), 0) / self.scale
-        return -jnp.expm1(-(z**self.concentration))
-
-    def icdf(self, q: ArrayLike) -> Array:
-        return self.scale * (-jnp.log1p(-jnp.asarray(q))) ** (1 / self.concentration)
-
-
-class Pareto(Distribution):
-    """Pareto (type I) distribution on ``[scale, inf)``.
-
-    Args:
-        scale: positive minimum value.
-        alpha: positive tail index; ``mean`` is ``inf`` for ``alpha <= 1`` and
-            ``variance`` is ``inf`` for ``alpha <= 2``.
-
-    Example:
-        >>> import jax, dists as D
-        >>> D.Pareto(1.0, 3.0).sample(jax.random.key(0), (3,)).shape
-        (3,)
-    """
-
-    arg_constraints: ClassVar = {"scale": C.positive, "alpha": C.positive}
-    has_rsample: ClassVar[bool] = True
-
-    scale: Array
-    alpha: Array
-    _validate: bool = eqx.field(static=True)
-
-    def __init__(self, scale: ArrayLike, alpha: ArrayLike, *, validate_args: bool | None = None):
-        scale, alpha = promote_shapes(as_float(scale), as_float(alpha))
-        v = bool(validate_args)
-        self.scale = validate_param("Pareto", "scale", scale, C.positive, v)
-        self.alpha = validate_param("Pareto", "alpha", alpha, C.positive, v)
-        self._validate = v
-
-    @property
-    def support(self) -> C.Constraint:  # type: ignore[override]
-        return C.greater_than_eq(self.scale)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
-
-    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
-        shape = tuple(sample_shape) + self.batch_shape
-        e = jax.random.exponential(key, shape, self.scale.dtype)
-        return self.scale * jnp.exp(e / self.alpha)
-
-    def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
-        lp = (
-            jnp.log(self.alpha)
-            + self.alpha * jnp.log(self.scale)
-            - (self.alpha + 1) * jnp.log(value)
-        )
-        return _outside_to_neg_inf(value >= self.scale, lp)
-
-    @property
-    def mean(self) -> Array:
-        a = self.alpha
-        return jnp.where(a > 1, a * self.scale / (a - 1), jnp.inf)
-
-    @property
-    def variance(self) -> Array:
-        a = self.alpha
-        return jnp.where(a > 2, self.scale**2 * a / ((a - 1) ** 2 * (a - 2)), jnp.inf)
-
-    def entropy(self) -> Array:
-        return jnp.log(self.scale / self.alpha) + 1 + 1 / self.alpha
-
-    def cdf(self, value: ArrayLike) -> Array:
-        value = jnp.maximum(jnp.asarray(value), self.scale)
-        return -jnp.expm1(self.alpha * (jnp.log(self.scale) - jnp.log(value)))
-
-    def icdf(self, q: ArrayLike) -> Array:
-        return self.scale * jnp.exp(-jnp.log1p(-jnp.asarray(q)) / self.alpha)
