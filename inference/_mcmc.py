@@ -25,11 +25,11 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
+from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
 from ._init import ConstrainFn, PotentialFn, initialize_model
 from ._kernels import NUTS, _Kernel
 from ._nuts import nuts_init, nuts_kernel
 from ._summary import print_summary as _print_summary
-from ._warmup import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 INFO_FIELDS = ("num_steps", "accept_prob", "diverging", "energy", "potential_energy", "tree_depth")
@@ -105,8 +105,8 @@ def _init_chain(kernel: _Kernel, potential: Callable, z: Any, rng_key: Array) ->
         z_flat,
         kernel.step_size,
         imm,
-        target_accept_prob=kernel.target_accept_prob,
-        dense_mass=kernel.dense_mass,
+        kernel.target_accept_prob,
+        kernel.dense_mass,
         potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
         key=rng_key,
     )
@@ -142,14 +142,16 @@ def _one_chain_loop(
         adapt = jax.lax.cond(
             adapting,
             lambda: adapt_update(
-                st.adapt,
                 st.iteration,
+                st.adapt,
                 kstate.z,
                 info["accept_prob"],
                 schedule,
                 adapt_step_size=kernel.adapt_step_size,
                 adapt_mass_matrix=kernel.adapt_mass_matrix,
                 regularize=kernel.regularize_mass_matrix,
+                potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
+                key=sub,
             ),
             lambda: st.adapt,
         )
@@ -409,7 +411,7 @@ class MCMC:
         zs, keys = self._initial_params(rng_key, args, kwargs, init_params)
         template = jax.tree.map(lambda x: x[0], zs)
         states = _init_chains(self.sampler, potential, zs, keys)
-        schedule = warmup_schedule(self.num_warmup)
+        schedule = warmup_schedule(max(self.num_warmup, 1))
         states, _, _ = self._run_phase(
             potential, template, states, self.num_warmup, True, schedule, "warmup"
         )
@@ -431,7 +433,7 @@ class MCMC:
         without warming up (NumPyro's ``post_warmup_state``).
         """
         potential = self._potential(args, kwargs)
-        schedule = warmup_schedule(self.num_warmup)
+        schedule = warmup_schedule(max(self.num_warmup, 1))
         if self.post_warmup_state is None:
             zs, keys = self._initial_params(rng_key, args, kwargs, init_params)
             template = jax.tree.map(lambda x: x[0], zs)

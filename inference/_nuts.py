@@ -89,7 +89,8 @@ class NUTSInfo(eqx.Module):
             or a non-finite potential or gradient).
         energy: Hamiltonian ``U + K`` at the selected point.
         potential_energy: ``U`` at the selected point.
-        tree_depth: number of trajectory doublings done.
+        tree_depth: number of doublings merged into the trajectory (Stan's ``treedepth__``;
+            a last subtree that turns or diverges is not counted).
         turning: whether the trajectory stopped because it made a U-turn (``False`` when it
             stopped at ``max_tree_depth`` or by divergence).
     """
@@ -103,15 +104,15 @@ class NUTSInfo(eqx.Module):
     turning: Bool[Array, ""]
 
 
-# Packed scalars of a subtree under construction (booleans and counts stored as floats).
 # Rows of the loop state (each of width W = max(d + 1, 16)), then the checkpoints (2 rows each):
-_LEFT, _RIGHT = 0, 4  # the two ends of the trajectory, each rows z, p, v, z_grad
-_TREE_PROP = 8  # z, z_grad of the trajectory's sampled point
-_SUB_PROP = 10  # z, z_grad of the current subtree's sampled point
-_RHO = 12  # momentum sum of the whole trajectory, current subtree included
-_RHO0, _START_P, _START_V = 13, 14, 15  # rho, p and v where the current subtree began
-_SCAL = 16
-_ROWS = 17
+_CUR = 0  # z, p, v, z_grad of the point the next leaf is integrated from
+_LEFT, _RIGHT = 4, 8  # the two ends of the trajectory, each rows z, p, v, z_grad
+_TREE_PROP = 12  # z, z_grad of the trajectory's sampled point
+_SUB_PROP = 14  # z, z_grad of the current subtree's sampled point
+_RHO = 16  # momentum sum of the whole trajectory, current subtree included
+_RHO0, _START_P, _START_V = 17, 18, 19  # rho, p and v where the current subtree began
+_SCAL = 20
+_ROWS = 21
 # Scalars (row _SCAL; booleans and counts stored as floats):
 _T_LOGW, _T_ACCEPT, _T_PROP_U, _T_PROP_H, _STEPS, _DEPTH, _DONE, _TURN, _DIV = range(9)
 _S_LOGW, _S_PROP_U, _S_PROP_H, _NSUB, _GO_RIGHT, _SEAM = range(9, 15)
@@ -156,18 +157,13 @@ def _leaf_step(
     slots = np.arange(D, dtype=np.int32)
     ckpt_ids = np.arange(2 * D, dtype=np.int32)
     e_d = (np.arange(width) == d).astype(dtype)  # one-hot column d
-    right_rows = (np.arange(8) >= 4)[:, None]
+    right_rows = (np.arange(8) >= 4)[:, None]  # rows of the right end among both ends
     # A finite stand-in for -inf log weights keeps the log-sum-exp free of inf - inf.
     big = jnp.asarray(jnp.finfo(dtype).max / 4, dtype)
 
-    s = state[_SCAL]
-    n = s[_NSUB].astype(jnp.int32)  # leaf index within the subtree
-    depth = s[_DEPTH].astype(jnp.int32)
-    new_sub = n == 0
-    go_right = s[_GO_RIGHT] > 0
-    ckpt = state[_ROWS:].reshape(2 * D, 2, width)
-    end = jnp.where(go_right, state[_RIGHT : _RIGHT + 4], state[_LEFT : _LEFT + 4])
-    far_v = jnp.where(go_right, state[_LEFT + 2], state[_RIGHT + 2])
+    n = state[_SCAL, _NSUB].astype(jnp.int32)  # leaf index within the subtree
+    go_right = state[_SCAL, _GO_RIGHT] > 0
+    end = state[_CUR : _CUR + 4]
 
     # Leapfrog (velocity Verlet) from the end being extended: the one potential evaluation.
     eps = jnp.where(go_right, step_size, -step_size)
@@ -177,37 +173,61 @@ def _leaf_step(
     p = p_half - (0.5 * eps) * z_grad
     v = velocity(inverse_mass_matrix, p)
     # Where this subtree began (set at its first leaf).
-    start = jnp.where(new_sub, jnp.stack([state[_RHO], end[1], end[2]]), state[_RHO0:_SCAL])
-    rows = [_pad(r, width) for r in (z, p, v, z_grad)]
-    new_rho = state[_RHO] + rows[1]
-    ends = jnp.where(right_rows == go_right, jnp.stack(rows + rows), state[:8])
-    # The new rows, materialised once: z, p, v, z_grad, rho; rho0, start p, start v; ends.
-    block, potential = lax.optimization_barrier(
-        (jnp.concatenate([jnp.stack(rows + [new_rho]), start, ends]), potential)
+    start = jnp.where(n == 0, jnp.stack([state[_RHO], end[1], end[2]]), state[_RHO0:_SCAL])
+    # The new rows, materialised once: z, p, v, z_grad, rho; rho0, start p, start v; and the
+    # scalars with the bit counts of n, so that later kernels read them rather than rederive
+    # them (XLA would otherwise give these small values kernels of their own).
+    bits = _row(
+        {0: lax.population_count(n), 1: lax.population_count(n ^ (n + 1)) - 1}, width, dtype
     )
+    block, potential = lax.optimization_barrier(
+        (
+            jnp.concatenate(
+                [
+                    jnp.stack([_pad(r, width) for r in (z, p, v, z_grad, state[_RHO, :d] + p)]),
+                    start,
+                    state[_SCAL : _SCAL + 1],
+                    bits[None],
+                ]
+            ),
+            potential,
+        )
+    )
+    s = block[8]
+    n = s[_NSUB].astype(jnp.int32)
+    depth = s[_DEPTH].astype(jnp.int32)
+    new_sub = n == 0
+    go_right = s[_GO_RIGHT] > 0
+    pc = block[9, 0].astype(jnp.int32)  # popcount(n)
+    t = block[9, 1].astype(jnp.int32)  # trailing ones of n: sub-subtrees completed here
     leaf, p, v, rho = block[:4], block[1], block[2], block[4]
     rho0, start_p, start_v = block[5], block[6], block[7]
-    ends = block[8:]
+    ckpt = state[_ROWS:].reshape(2 * D, 2, width)
+    far_v = jnp.where(go_right, state[_LEFT + 2], state[_RIGHT + 2])
+    ends = jnp.where(right_rows == go_right, jnp.concatenate([leaf, leaf]), state[_LEFT:_TREE_PROP])
 
-    # Every dot product of the leaf in one reduction, against x = (v, rho - e_d, start_v):
-    # checkpoint r gives prefix_r . v and (rho - prefix_r) . vel_r; the four extra blocks give
-    # p . v, rho . v, rho . far_v, and the merge checks with the new ends.
-    c = start_p - rho0
-    x = jnp.stack([v, rho - e_d, start_v])
+    # Every dot product of the leaf in one reduction. Each row r has a prefix P_r and a
+    # velocity V_r and gives (rho - P_r) . v and (rho - P_r) . V_r: the checkpoints, then five
+    # extra rows for p . v, (rho . v, rho . far_v), the check of the last old point plus the
+    # subtree (P = rho0 - start_p, V = start_v), and rho against both new ends.
+    r = np.arange(5)[:, None]
     zeros = jnp.zeros_like(v)
-    extra = jnp.stack(
-        [
-            jnp.stack([p, zeros, zeros]),
-            jnp.stack([rho, far_v, zeros]),
-            jnp.stack([c, ends[_LEFT + 2], c]),
-            jnp.stack([zeros, ends[_RIGHT + 2], rho]),
-        ]
+    extra_p = jnp.where(r == 0, state[_RHO], jnp.where(r == 2, rho0 - start_p, zeros))
+    v_left = jnp.where(go_right, far_v, v)
+    v_right = jnp.where(go_right, v, far_v)
+    extra_v = jnp.where(
+        r == 1,
+        far_v,
+        jnp.where(r == 2, start_v, jnp.where(r == 3, v_left, jnp.where(r == 4, v_right, zeros))),
     )
-    ckpt3 = jnp.concatenate([ckpt, jnp.zeros((2 * D, 1, width), dtype)], axis=1)
-    dots = jnp.sum(jnp.concatenate([ckpt3, extra]) * x[None], axis=-1)
+    diff = rho[:d] - jnp.concatenate([ckpt[:, 0, :d], extra_p[:, :d]])
+    vels = jnp.concatenate([ckpt[:, 1, :d], extra_v[:, :d]])
+    dots = jnp.sum(
+        diff[:, None] * jnp.stack([jnp.broadcast_to(v[:d], diff.shape), vels], axis=1), axis=-1
+    )
     pv, rv = dots[2 * D, 0], dots[2 * D + 1, 0]
-    # Margin of the U-turn test from each checkpoint to this leaf (> 0: no U-turn).
-    margin = jnp.minimum(dots[: 2 * D, 1], rv - dots[: 2 * D, 0])
+    # The U-turn test from each checkpoint to this leaf (True: no U-turn).
+    ok = (dots[: 2 * D, 0] > 0) & (dots[: 2 * D, 1] > 0)
 
     energy = potential + 0.5 * pv
     # A NaN or infinite energy (from the potential or its gradient) is a divergence.
@@ -217,23 +237,24 @@ def _leaf_step(
     tree_logw = s[_T_LOGW]
     most = jnp.maximum(tree_logw, top)
 
-    pc = lax.population_count(n)
-    t = lax.population_count(n ^ (n + 1)) - 1  # trailing ones: sub-subtrees completed
     level = pc - slots  # start slot j begins the completed sub-subtree of 2^level leaves
     # The sub-subtree from start slot j completes here (level in [1, t]); at a merge
     # (level >= 2) Stan's extra checks of its two halves apply too.
-    slot_ok = ((level < 1) | (level > t) | (margin[:D] > 0)) & (
-        (level < 2) | (level > t) | ((margin[D:] > 0) & (ckpt[1 : D + 1, 0, d] > 0.5))
+    slot_ok = ((level < 1) | (level > t) | ok[:D]) & (
+        (level < 2) | (level > t) | (ok[D:] & (ckpt[1 : D + 1, 0, d] > 0.5))
     )
     seam_ok = jnp.where(new_sub, (dots[2 * D + 1, 1] > 0) & (rv > 0), s[_SEAM] > 0)
     merge_ok = (
         seam_ok
+        & (dots[2 * D + 2, 0] > 0)
         & (dots[2 * D + 2, 1] > 0)
         & (dots[2 * D + 3, 1] > 0)
-        & (dots[2 * D + 2, 2] + dots[2 * D + 3, 2] > 0)
-        & (dots[2 * D + 2, 0] + rv > 0)
+        & (dots[2 * D + 4, 1] > 0)
     )
-    below_ok = lax.dynamic_index_in_dim(margin, jnp.maximum(pc - 1, 0), keepdims=False) > 0
+    # The test from the start one slot below to this leaf, kept if this leaf is pushed.
+    below_ok = functools.reduce(
+        operator.or_, [(pc - 1 == j) & (jnp.minimum(dots[j, 0], dots[j, 1]) > 0) for j in range(D)]
+    )
     counters = jnp.stack([s[_STEPS].astype(jnp.int32), depth, depth + 1])
     words = np.array([_LEAF, _MERGE, _DIRECTION], np.uint32)
     # Every exp/log, uniform draw and decision of the leaf, in one small kernel.
@@ -273,7 +294,8 @@ def _leaf_step(
     valid = ~sub_turn & ~sub_div
     take_sub = sub_done & valid & (ex[8] < ex[3] + ex[4])
     top_turn = sub_done & valid & (ex[13] == 0)
-    new_depth = depth + sub_done.astype(jnp.int32)
+    # As Stan's treedepth__: the doublings merged (a subtree that turns or diverges is not).
+    new_depth = depth + (sub_done & valid).astype(jnp.int32)
     done = sub_done & (~valid | top_turn | (new_depth >= D))
     sub_prop_u = jnp.where(take_leaf, potential, s[_S_PROP_U])
     sub_prop_h = jnp.where(take_leaf, energy, s[_S_PROP_H])
@@ -305,10 +327,14 @@ def _leaf_step(
     # below it to this leaf); odd leaves keep an end checkpoint at the slot of the largest
     # sub-subtree they complete.
     slot = jnp.where((n & 1) == 0, pc, D + pc - t)
-    new_ckpt = jnp.stack([state[_RHO] + ex[11] * e_d, v + (rv - pv) * e_d])
+    new_ckpt = jnp.stack([state[_RHO] + ex[11] * e_d, v])
     ckpt = jnp.where((ckpt_ids == slot)[:, None, None], new_ckpt[None], ckpt)
+    # The next leaf grows from this one, or from the far end if a new subtree turns back.
+    turn_back = sub_done & ((ex[9] < 0.5) != go_right)
+    far = jnp.where(go_right, state[_LEFT : _LEFT + 4], state[_RIGHT : _RIGHT + 4])
+    cur = jnp.where(turn_back, far, leaf)
     return jnp.concatenate(
-        [ends, tree_prop, sub_prop, block[4:8], scalars[None], ckpt.reshape(4 * D, width)]
+        [cur, ends, tree_prop, sub_prop, block[4:8], scalars[None], ckpt.reshape(4 * D, width)]
     )
 
 
@@ -384,10 +410,10 @@ def nuts_kernel(
         >>> s.z.shape, bool(info.num_steps <= 1023)
         ((3,), True)
     """
-    if not isinstance(max_tree_depth, int) or max_tree_depth < 1:
+    if not isinstance(max_tree_depth, int) or not 1 <= max_tree_depth <= 24:
         raise ValueError(
-            f"max_tree_depth must be a Python int >= 1 (it fixes the compiled program), got "
-            f"{max_tree_depth!r}."
+            f"max_tree_depth must be a Python int in [1, 24] (it fixes the compiled program), "
+            f"got {max_tree_depth!r}."
         )
     z = state.z
     dtype = z.dtype
@@ -420,7 +446,7 @@ def nuts_kernel(
     )
     init = jnp.concatenate(
         [
-            jnp.broadcast_to(point[None], (2, 4, width)).reshape(8, width),
+            jnp.broadcast_to(point[None], (3, 4, width)).reshape(12, width),
             point[np.array([0, 3, 0, 3, 1, 1, 1, 2])],  # proposals, rho = p, start
             scalars[None],
             jnp.zeros((4 * D, width), dtype),
