@@ -8,6 +8,7 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 
 from effects import Handled, Handler
 
@@ -30,7 +31,9 @@ class SeenNames(eqx.Module):
 def index_steps(value: Any, indices: tuple) -> Any:
     """Select the current scan step(s) from a time-stacked value (outermost loop first)."""
     for i in indices:
-        value = jax.tree.map(lambda v, i=i: v[i], value)
+        # jnp.asarray: user data may be NumPy arrays, which cannot be indexed by the
+        # traced step number of a scan.
+        value = jax.tree.map(lambda v, i=i: jnp.asarray(v)[i], value)
     return value
 
 

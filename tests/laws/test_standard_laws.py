@@ -1,0 +1,53 @@
+"""Every law, checked with hypothesis on generated models.
+
+``MODEL_LAWS`` are about the standard handlers; each generic law of ``HANDLER_LAWS`` is
+checked on every standard handler it applies to (the idempotence and commutation laws on
+those that declare idempotence or the sites they touch). ``run_law`` runs the hypothesis
+search (``@given`` with ``@settings(deadline=None)``) with the profile loaded in
+``tests/conftest.py``: ``quick`` by default, ``thorough`` with
+``EFFAX_HYPOTHESIS_PROFILE=thorough``.
+"""
+
+import pytest
+from hypothesis import settings
+
+from proofs import HANDLER_LAWS, MODEL_LAWS, STANDARD_HANDLERS, run_law
+
+
+def _examples(law, share):
+    # The quick profile (12 examples) gives each model law about four examples and each
+    # (generic law, handler) pair two; the thorough profile (200) scales them up.
+    return max(2, round(settings.default.max_examples * law.cost * share))
+
+
+@pytest.mark.parametrize("law", MODEL_LAWS, ids=lambda law: law.name)
+def test_model_law(law):
+    run_law(law, max_examples=_examples(law, 1 / 3))
+
+
+def _applies(law, handler):
+    if law.needs == "touches":
+        return handler.touches is not None
+    if law.needs == "idempotent":
+        return handler.idempotent
+    return True
+
+
+_CASES = [
+    pytest.param(law, h, id=f"{law.name}-{h.name}")
+    for law in HANDLER_LAWS
+    for h in STANDARD_HANDLERS
+    if _applies(law, h)
+]
+
+
+@pytest.mark.parametrize(("law", "handler"), _CASES)
+def test_generic_law_on_standard_handler(law, handler):
+    run_law(
+        law,
+        handler=handler.strategy,
+        touches=handler.touches,
+        seed_positions=handler.seed_positions,
+        subject=handler.name,
+        max_examples=_examples(law, 1 / 12),
+    )
