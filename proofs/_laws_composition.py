@@ -153,7 +153,7 @@ disjoint_commutation = Law(
 
 
 def _check_trace_idem(spec, data, key):
-    _, outs = traced(spec, seeded(data, key) >> H.trace())[::2]
+    _, _, outs = traced(spec, seeded(data, key) >> H.trace())
     inner, outer = outs[-2], outs[-1]
     assert_traces_equal(inner, outer, "trace() >> trace(): inner vs outer trace")
     _, single, _ = traced(spec, seeded(data, key))
@@ -180,7 +180,7 @@ def _partner(spec):
 
 def _check_trace_position(spec, data, key):
     _, outside, _ = traced(spec, H.seed(key) >> data >> H.trace())
-    _, outs = traced(spec, H.seed(key) >> H.trace() >> data >> H.trace())[::2]
+    _, _, outs = traced(spec, H.seed(key) >> H.trace() >> data >> H.trace())
     assert_traces_equal(outside, outs[1], "trace outside vs inside the handler")
 
 

@@ -23,8 +23,10 @@ from typing import ClassVar
 from effects import Handler, Sample
 from proofs import check_handler_laws
 
+
 class Tempering(Handler):
     \"\"\"Scale the log density of observed sites by beta.\"\"\"
+
     handles: ClassVar = (Sample,)
     beta: float
 
@@ -34,7 +36,8 @@ class Tempering(Handler):
         s = self.beta if msg.scale is None else self.beta * msg.scale
         return msg.replace(scale=s), state
 
-report = check_handler_laws(lambda: Tempering(0.5))   # raises if a law fails
+
+report = check_handler_laws(lambda: Tempering(0.5))  # raises if a law fails
 print(report)
 ```
 
@@ -49,6 +52,18 @@ raises an `AssertionError` naming the law, its statement and the minimal counter
 One law at a time: `run_law(get_law("scale_composition"))`, or
 `run_law(get_law("handler_jit_transparency"), handler=Tempering(0.5))`.
 Run the tests with the thorough profile: `EFFAX_HYPOTHESIS_PROFILE=thorough pytest tests/laws`.
+
+## Generated models and costs
+
+`model_specs()` draws tiny models (no dimension above 4): sample sites of the families in
+`DEFAULT_FAMILIES` (`families="all"` adds every family `dists` exports, such as Gamma and
+Poisson, whose samplers loop), nested and subsampled plates, observed sites, params,
+factors, deterministic sites, and, in one model in eight, an effect-aware `scan` block.
+Most of the time goes into XLA compiling each eager operation once per new shape, and
+each eager `scan` once per run (JAX also keeps every eager scan's executable, about 8 MB,
+for the life of the process), so shapes are drawn from a few sizes and scans are rare
+unless a law needs them. `shrink=False` (in `run_law` and `check_handler_laws`) reports the
+first counterexample without shrinking it, which is much quicker when examples compile.
 """
 
 

@@ -135,6 +135,10 @@ def _sample_site(
 ) -> SiteSpec:
     fam = fam if fam is not None else draw(st.sampled_from(fams))
     site_plates: tuple[PlateSpec, ...] = ()
+    if in_scan is not None:
+        # A subsampled plate entered at every scan step draws a subsample per step, which
+        # a trace cannot record under the same name as the plate's use outside the scan.
+        plates = tuple(p for p in plates if not p.subsampled)
     if plates:
         choices = [(plates[0],)] if force_plate else [()] + [(p,) for p in plates]
         if len(plates) > 1:

@@ -15,14 +15,14 @@ from proofs import HANDLER_LAWS, MODEL_LAWS, STANDARD_HANDLERS, run_law
 
 
 def _examples(law, share):
-    # The quick profile (12 examples) gives each model law about four examples and each
+    # The quick profile (12 examples) gives each model law about five examples and each
     # (generic law, handler) pair two; the thorough profile (200) scales them up.
     return max(2, round(settings.default.max_examples * law.cost * share))
 
 
 @pytest.mark.parametrize("law", MODEL_LAWS, ids=lambda law: law.name)
 def test_model_law(law):
-    run_law(law, max_examples=_examples(law, 1 / 3))
+    run_law(law, max_examples=_examples(law, 0.4))
 
 
 def _applies(law, handler):
