@@ -31,7 +31,9 @@ class InitStrategy(eqx.Module):
     """Abstract base: ``strategy(msg) -> constrained initial value | None``."""
 
     def __call__(self, msg: Any) -> Any:
-        if not _latent(msg):
+        # Discrete sites have no unconstrained space; they keep their prior draw, and
+        # `latent_sites` reports them with a clear error where that matters.
+        if not _latent(msg) or msg.fn.is_discrete:
             return None
         return self.init_value(msg)
 
@@ -178,8 +180,11 @@ def prototype_trace(
     It tells which sites are latent, with their shapes and distributions' types.
     """
 
+    # Latent sites take init_to_uniform values rather than prior draws, so sites that
+    # cannot be sampled (ImproperUniform) still get a value of the right shape.
     def one(k, a, kw):
-        _, (_, tr) = run(model, seed(k) >> trace())(*a, **kw)
+        pipe = seed(k) >> substitute(substitute_fn=InitToUniform()) >> trace()
+        _, (_, _, tr) = run(model, pipe)(*a, **kw)
         return tr
 
     return jax.eval_shape(one, key, tuple(model_args), dict(model_kwargs))

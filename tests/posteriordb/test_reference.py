@@ -180,13 +180,6 @@ def _uniform_init(p: Posterior, args, kwargs, key) -> dict:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *zs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=NotImplementedError,
-    reason="inference._init.prototype_trace samples every latent site with seed >> trace, "
-    "and ImproperUniform cannot be sampled; it should apply the init strategy first "
-    "(seed >> substitute(substitute_fn=strategy) >> trace), as NumPyro does",
-)
 def test_improper_uniform_site_initialises():
     def model():
         sample("sigma", D.ImproperUniform(constraints.positive, (), ()))
