@@ -23,10 +23,9 @@ import scipy.special as sp
 import scipy.stats as st
 
 import dists as D
-from dists import biject_to, constraints
-from effects import Sample, run, sample
-from handlers import seed, substitute, trace
-from inference import MCMC, NUTS, init_to_uniform, initialize_model, log_density, mcse_mean, rhat
+from dists import constraints
+from effects import sample
+from inference import MCMC, NUTS, initialize_model, log_density, mcse_mean, rhat
 
 from .models import POSTERIORS, Posterior, posteriordb_dir, stan_index
 
@@ -149,38 +148,9 @@ def test_log_density_matches_math(name):
 # --------------------------------------------------------------------------------------
 
 
-def _has_improper_site(p: Posterior, args, kwargs) -> bool:
-    _, (_, _, tr) = run(p.model, seed(jax.random.key(0)) >> _uniform_substitute() >> trace())(
-        *args, **kwargs
-    )
-    return any(isinstance(s, Sample) and isinstance(s.fn, D.ImproperUniform) for s in tr.values())
-
-
-def _uniform_substitute():
-    return substitute(substitute_fn=init_to_uniform())
-
-
-def _uniform_init(p: Posterior, args, kwargs, key) -> dict:
-    """``init_to_uniform``'s starting points (uniform on (-2, 2) unconstrained), one per chain.
-
-    Computed here because ``initialize_model`` cannot yet start a model with an
-    ``ImproperUniform`` site (see ``test_improper_uniform_site_initialises``).
-    """
-    zs = []
-    for k in jax.random.split(key, p.num_chains):
-        pipe = seed(k) >> _uniform_substitute() >> trace()
-        _, (_, _, tr) = run(p.model, pipe)(*args, **kwargs)
-        zs.append(
-            {
-                name: biject_to(site.fn.support).inv(site.value)
-                for name, site in tr.items()
-                if isinstance(site, Sample) and not site.is_observed
-            }
-        )
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *zs)
-
-
 def test_improper_uniform_site_initialises():
+    """Three posteriors here have flat priors; the default init strategy must start them."""
+
     def model():
         sample("sigma", D.ImproperUniform(constraints.positive, (), ()))
 
@@ -190,10 +160,6 @@ def test_improper_uniform_site_initialises():
 
 def _run_nuts(p: Posterior, **kernel_kwargs) -> MCMC:
     args, kwargs = p.args()
-    # Workaround for the initialisation bug above; the same points init_to_uniform gives.
-    init = None
-    if _has_improper_site(p, args, kwargs):
-        init = _uniform_init(p, args, kwargs, jax.random.key(SEED + 1))
     mcmc = MCMC(
         NUTS(p.model, **{**p.kernel_kwargs, **kernel_kwargs}),
         num_warmup=p.num_warmup,
@@ -202,7 +168,7 @@ def _run_nuts(p: Posterior, **kernel_kwargs) -> MCMC:
         chain_method="vectorized",
         progress_bar=False,
     )
-    mcmc.run(jax.random.key(SEED), *args, init_params=init, **kwargs)
+    mcmc.run(jax.random.key(SEED), *args, **kwargs)
     return mcmc
 
 
