@@ -515,18 +515,18 @@ class MCMC:
         self._require()
         if self.sampler.model is None:
             return {}
-        from effects import Sample
+        from effects import Sample, run
+        from handlers import seed, trace
 
-        from ._init import prototype_trace
-
-        tr = prototype_trace(jax.random.key(0), self.sampler.model, self._args, self._kwargs)
-        out = {}
-        for name, site in tr.items():
-            if isinstance(site, Sample) and site.is_observed:
-                out[name] = np.asarray(
-                    _observed_value(self.sampler.model, self._args, self._kwargs, name)
-                )
-        return out
+        # One run of the model records every observed value.
+        _, (_, tr) = run(self.sampler.model, seed(jax.random.key(0)) >> trace())(
+            *self._args, **self._kwargs
+        )
+        return {
+            name: np.asarray(site.value)
+            for name, site in tr.items()
+            if isinstance(site, Sample) and site.is_observed
+        }
 
     def log_likelihood(self) -> dict[str, Any]:
         self._require()
@@ -538,11 +538,3 @@ class MCMC:
         return log_likelihood(
             self.sampler.model, samples, *self._args, batch_ndims=2, **self._kwargs
         )
-
-
-def _observed_value(model, args, kwargs, name):
-    from effects import run
-    from handlers import seed, trace
-
-    _, (_, tr) = run(model, seed(jax.random.key(0)) >> trace())(*args, **kwargs)
-    return tr[name].value
