@@ -16,8 +16,10 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from ._integrator import (
+    ChainPosition,
     IntegratorState,
     _check_inverse_mass_matrix,
+    evaluate_position,
     kinetic_energy,
     leapfrog,
     make_value_and_grad,
@@ -28,18 +30,8 @@ from ._integrator import (
 _MAX_STEPS = 2**16  # cap on the steps a trajectory length asks for (tiny step sizes)
 
 
-class HMCState(eqx.Module):
-    """The state of an HMC chain: a flat position with its potential and gradient.
-
-    Attributes:
-        z: flat unconstrained position, shape ``(d,)``.
-        potential_energy: ``U(z)``, a scalar.
-        z_grad: ``grad U(z)``, shape ``(d,)``.
-    """
-
-    z: Float[Array, " d"]
-    potential_energy: Float[Array, ""]
-    z_grad: Float[Array, " d"]
+class HMCState(ChainPosition):
+    """The state of an HMC chain (see :class:`ChainPosition`)."""
 
 
 class HMCInfo(eqx.Module):
@@ -79,16 +71,7 @@ def hmc_init(
         Array(1., dtype=float32)
     """
     del step_size, inverse_mass_matrix
-    z = jnp.asarray(position_flat)
-    if z.ndim != 1:
-        raise ValueError(
-            f"position_flat must be a 1-D vector, got shape {z.shape}; ravel a pytree "
-            "position with inference._integrator.flatten_potential first."
-        )
-    if not jnp.issubdtype(z.dtype, jnp.floating):
-        z = z.astype(jnp.result_type(float))
-    potential_energy, z_grad = make_value_and_grad(potential_fn_flat, z.dtype)(z)
-    return HMCState(z, potential_energy, z_grad)
+    return HMCState(*evaluate_position(position_flat, potential_fn_flat))
 
 
 def hmc_kernel(

@@ -44,6 +44,20 @@ class IntegratorState(eqx.Module):
     z_grad: Float[Array, " d"]
 
 
+class ChainPosition(eqx.Module):
+    """Where a chain is: a flat position with its potential and gradient.
+
+    Attributes:
+        z: flat unconstrained position, shape ``(d,)``.
+        potential_energy: ``U(z)``, a scalar.
+        z_grad: ``grad U(z)``, shape ``(d,)``.
+    """
+
+    z: Float[Array, " d"]
+    potential_energy: Float[Array, ""]
+    z_grad: Float[Array, " d"]
+
+
 def _check_inverse_mass_matrix(inverse_mass_matrix: Array, d: int) -> None:
     shape = tuple(inverse_mass_matrix.shape)
     if shape not in ((d,), (d, d)):
@@ -233,6 +247,26 @@ def make_value_and_grad(potential_fn_flat: PotentialFn, dtype: Any) -> Potential
         return jnp.asarray(value, dtype).reshape(()), jnp.asarray(grad, dtype)
 
     return potential_and_grad
+
+
+def evaluate_position(
+    position_flat: Float[ArrayLike, " d"], potential_fn_flat: PotentialFn
+) -> tuple[Float[Array, " d"], Float[Array, ""], Float[Array, " d"]]:
+    """Check a flat starting position and evaluate the potential and its gradient there.
+
+    Returns ``(z, U(z), grad U(z))`` with ``z`` a floating 1-D array (an integer position is
+    cast to the default float type). This is how every kernel starts a chain.
+    """
+    z = jnp.asarray(position_flat)
+    if z.ndim != 1:
+        raise ValueError(
+            f"position_flat must be a 1-D vector, got shape {z.shape}; ravel a pytree "
+            "position with inference._integrator.flatten_potential first."
+        )
+    if not jnp.issubdtype(z.dtype, jnp.floating):
+        z = z.astype(jnp.result_type(float))
+    potential_energy, z_grad = make_value_and_grad(potential_fn_flat, z.dtype)(z)
+    return z, potential_energy, z_grad
 
 
 def flatten_potential(

@@ -1,75 +1,121 @@
 """User-facing kernel configurations: ``NUTS`` and ``HMC``.
 
-These are immutable descriptions of a sampler (NumPyro's constructor arguments). The pure
-init/step functions live in ``_nuts.py``, ``_hmc.py`` and ``_adaptation.py``; the ``MCMC``
-driver runs them in one compiled loop.
+These are immutable descriptions of a sampler, with NumPyro's constructor arguments. Each
+field is declared once, with its default and its check; Equinox (a dataclass) writes the
+constructor, so ``NUTS`` and ``HMC`` only add their own fields. A kernel also names its pure
+init/step functions (from ``_nuts.py`` and ``_hmc.py``), the static options it passes them,
+and the statistics it reports (``info_fields``): all the ``MCMC`` driver needs to know.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
+from jaxtyping import Array
 
+from ._hmc import hmc_init, hmc_kernel
 from ._init import as_strategy, init_to_uniform
+from ._nuts import nuts_init, nuts_kernel
 
 
-def _check_prob(name: str, value: float) -> float:
-    if not (isinstance(value, (int, float)) and 0.0 < float(value) < 1.0):
-        raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}.")
-    return float(value)
+def _positive_float(name: str) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}.")
+        return float(value)
+
+    return convert
+
+
+def _open_unit(name: str) -> Callable[[Any], float]:
+    def convert(value: Any) -> float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number and 0.0 < float(value) < 1.0):
+            raise ValueError(f"{name} must be a number strictly between 0 and 1, got {value!r}.")
+        return float(value)
+
+    return convert
+
+
+def _int_in(name: str, low: int, high: int | None, optional: bool = False) -> Callable:
+    def convert(value: Any) -> int | None:
+        if value is None and optional:
+            return None
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+        if not ok or (high is not None and value > high):
+            bounds = f"in {low}..{high}" if high is not None else f">= {low}"
+            raise ValueError(f"{name} must be an int {bounds}, got {value!r}.")
+        return value
+
+    return convert
+
+
+# The per-draw statistics every kernel reports (NUTS adds ``tree_depth``).
+_INFO_FIELDS = ("num_steps", "accept_prob", "diverging", "energy", "potential_energy")
+
+
+def _option(**kwargs: Any) -> Any:
+    """A static, keyword-only configuration field."""
+    return eqx.field(static=True, kw_only=True, **kwargs)
 
 
 class _Kernel(eqx.Module):
-    """Shared configuration of the gradient-based kernels."""
+    """Shared configuration of the gradient-based kernels.
 
-    model: Callable | None = eqx.field(static=True)
-    potential_fn: Callable | None = eqx.field(static=True)
-    step_size: float = eqx.field(static=True)
-    adapt_step_size: bool = eqx.field(static=True)
-    adapt_mass_matrix: bool = eqx.field(static=True)
-    dense_mass: bool = eqx.field(static=True)
-    target_accept_prob: float = eqx.field(static=True)
-    init_strategy: Any = eqx.field(static=True)
-    find_heuristic_step_size: bool = eqx.field(static=True)
-    regularize_mass_matrix: bool = eqx.field(static=True)
+    Subclasses implement ``init_state`` and ``step`` and list their per-draw statistics in
+    ``info_fields``.
+    """
 
-    def _init_common(
-        self,
-        model,
-        potential_fn,
-        step_size,
-        adapt_step_size,
-        adapt_mass_matrix,
-        dense_mass,
-        target_accept_prob,
-        init_strategy,
-        find_heuristic_step_size,
-        regularize_mass_matrix,
-    ):
-        if (model is None) == (potential_fn is None):
-            raise ValueError(
-                f"{type(self).__name__}: pass exactly one of `model` or `potential_fn`."
-            )
-        for name, fn in (("model", model), ("potential_fn", potential_fn)):
+    model: Callable | None = eqx.field(default=None, static=True)
+    potential_fn: Callable | None = eqx.field(default=None, static=True)
+    step_size: float = _option(default=1.0, converter=_positive_float("step_size"))
+    adapt_step_size: bool = _option(default=True, converter=bool)
+    adapt_mass_matrix: bool = _option(default=True, converter=bool)
+    dense_mass: bool = _option(default=False, converter=bool)
+    target_accept_prob: float = _option(default=0.8, converter=_open_unit("target_accept_prob"))
+    init_strategy: Any = _option(default=init_to_uniform, converter=as_strategy)
+    find_heuristic_step_size: bool = _option(default=False, converter=bool)
+    regularize_mass_matrix: bool = _option(default=True, converter=bool)
+
+    info_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __check_init__(self) -> None:
+        name = type(self).__name__
+        if (self.model is None) == (self.potential_fn is None):
+            raise ValueError(f"{name}: pass exactly one of `model` or `potential_fn`.")
+        for field, fn in (("model", self.model), ("potential_fn", self.potential_fn)):
             if fn is not None and not callable(fn):
-                raise TypeError(
-                    f"{type(self).__name__}: {name} must be callable, got {type(fn).__name__}."
-                )
-        if not (isinstance(step_size, (int, float)) and step_size > 0):
-            raise ValueError(f"step_size must be a positive number, got {step_size!r}.")
-        self.model = model
-        self.potential_fn = potential_fn
-        self.step_size = float(step_size)
-        self.adapt_step_size = bool(adapt_step_size)
-        self.adapt_mass_matrix = bool(adapt_mass_matrix)
-        self.dense_mass = bool(dense_mass)
-        self.target_accept_prob = _check_prob("target_accept_prob", target_accept_prob)
-        self.init_strategy = as_strategy(init_strategy)
-        self.find_heuristic_step_size = bool(find_heuristic_step_size)
-        self.regularize_mass_matrix = bool(regularize_mass_matrix)
+                raise TypeError(f"{name}: {field} must be callable, got {type(fn).__name__}.")
+
+    # The pure functions of the kernel: ``start(z, potential) -> state`` and
+    # ``transition(key, state, potential, step_size, imm, **options) -> (state, info)``.
+    start: ClassVar[Callable[..., Any]]
+    transition: ClassVar[Callable[..., Any]]
+
+    def options(self) -> dict[str, Any]:
+        """The static keyword arguments this configuration passes to ``transition``."""
+        return {}
+
+    def init_state(self, z_flat: Array, potential_flat: Callable[[Array], Array]) -> Any:
+        """The kernel state of a chain at the flat position ``z_flat``."""
+        return type(self).start(z_flat, potential_flat)
+
+    def step(
+        self,
+        key: Array,
+        state: Any,
+        potential_flat: Callable[[Array], Array],
+        step_size: Array,
+        inverse_mass_matrix: Array,
+    ) -> tuple[Any, dict[str, Array]]:
+        """One transition: the new state and the statistics named in ``info_fields``."""
+        state, info = type(self).transition(
+            key, state, potential_flat, step_size, inverse_mass_matrix, **self.options()
+        )
+        return state, {f: getattr(info, f) for f in self.info_fields}
 
 
 class NUTS(_Kernel):
@@ -83,77 +129,37 @@ class NUTS(_Kernel):
         >>> kernel = NUTS(model, target_accept_prob=0.9)
     """
 
-    max_tree_depth: int = eqx.field(static=True)
+    max_tree_depth: int = _option(default=10, converter=_int_in("max_tree_depth", 1, 20))
 
-    def __init__(
-        self,
-        model: Callable | None = None,
-        potential_fn: Callable | None = None,
-        *,
-        step_size: float = 1.0,
-        adapt_step_size: bool = True,
-        adapt_mass_matrix: bool = True,
-        dense_mass: bool = False,
-        target_accept_prob: float = 0.8,
-        max_tree_depth: int = 10,
-        init_strategy: Any = init_to_uniform,
-        find_heuristic_step_size: bool = False,
-        regularize_mass_matrix: bool = True,
-    ):
-        self._init_common(
-            model,
-            potential_fn,
-            step_size,
-            adapt_step_size,
-            adapt_mass_matrix,
-            dense_mass,
-            target_accept_prob,
-            init_strategy,
-            find_heuristic_step_size,
-            regularize_mass_matrix,
-        )
-        if not isinstance(max_tree_depth, int) or not 1 <= max_tree_depth <= 20:
-            raise ValueError(f"max_tree_depth must be an int in 1..20, got {max_tree_depth!r}.")
-        self.max_tree_depth = max_tree_depth
+    info_fields: ClassVar[tuple[str, ...]] = _INFO_FIELDS + ("tree_depth",)
+
+    start = staticmethod(nuts_init)
+    transition = staticmethod(nuts_kernel)
+
+    def options(self) -> dict[str, Any]:
+        return {"max_tree_depth": self.max_tree_depth}
 
 
 class HMC(_Kernel):
-    """Hamiltonian Monte Carlo with a fixed trajectory length (or a fixed ``num_steps``)."""
+    """Hamiltonian Monte Carlo with a fixed trajectory length (or a fixed ``num_steps``).
 
-    trajectory_length: float = eqx.field(static=True)
-    num_steps: int | None = eqx.field(static=True)
+    The default ``trajectory_length`` is NumPyro's, ``2 pi``. Once the mass matrix has
+    adapted to a near-Gaussian posterior, that is about one full period of the dynamics,
+    so the chain returns close to where it started: pass a shorter length (say 1 to 3)
+    for such targets, or use ``NUTS``.
+    """
 
-    def __init__(
-        self,
-        model: Callable | None = None,
-        potential_fn: Callable | None = None,
-        *,
-        step_size: float = 1.0,
-        trajectory_length: float = 2 * math.pi,
-        num_steps: int | None = None,
-        adapt_step_size: bool = True,
-        adapt_mass_matrix: bool = True,
-        dense_mass: bool = False,
-        target_accept_prob: float = 0.8,
-        init_strategy: Any = init_to_uniform,
-        find_heuristic_step_size: bool = False,
-        regularize_mass_matrix: bool = True,
-    ):
-        self._init_common(
-            model,
-            potential_fn,
-            step_size,
-            adapt_step_size,
-            adapt_mass_matrix,
-            dense_mass,
-            target_accept_prob,
-            init_strategy,
-            find_heuristic_step_size,
-            regularize_mass_matrix,
-        )
-        if num_steps is not None and (not isinstance(num_steps, int) or num_steps < 1):
-            raise ValueError(f"num_steps must be a positive int, got {num_steps!r}.")
-        if not trajectory_length > 0:
-            raise ValueError(f"trajectory_length must be positive, got {trajectory_length!r}.")
-        self.trajectory_length = float(trajectory_length)
-        self.num_steps = num_steps
+    trajectory_length: float = _option(
+        default=2 * math.pi, converter=_positive_float("trajectory_length")
+    )
+    num_steps: int | None = _option(
+        default=None, converter=_int_in("num_steps", 1, None, optional=True)
+    )
+
+    info_fields: ClassVar[tuple[str, ...]] = _INFO_FIELDS
+
+    start = staticmethod(hmc_init)
+    transition = staticmethod(hmc_kernel)
+
+    def options(self) -> dict[str, Any]:
+        return {"num_steps": self.num_steps, "trajectory_length": self.trajectory_length}

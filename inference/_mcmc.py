@@ -27,12 +27,12 @@ from jaxtyping import Array
 
 from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
 from ._init import ConstrainFn, PotentialFn, initialize_model
-from ._kernels import NUTS, _Kernel
-from ._nuts import nuts_init, nuts_kernel
+from ._kernels import _Kernel
 from ._summary import print_summary as _print_summary
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
-INFO_FIELDS = ("num_steps", "accept_prob", "diverging", "energy", "potential_energy", "tree_depth")
+# Statistics that are not of the position's float dtype.
+_INFO_DTYPES = {"num_steps": jnp.int32, "tree_depth": jnp.int32, "diverging": jnp.bool_}
 
 
 class ChainState(eqx.Module):
@@ -66,39 +66,10 @@ def _flat_potential(potential: Callable, template: Any) -> Callable:
     return lambda z: potential(unravel(z))
 
 
-def _kernel_init(kernel: _Kernel, z_flat: Array, potential_flat: Callable):
-    if isinstance(kernel, NUTS):
-        return nuts_init(z_flat, potential_flat)
-    from ._hmc import hmc_init
-
-    return hmc_init(z_flat, potential_flat)
-
-
-def _kernel_step(kernel: _Kernel, key, kstate, potential_flat, step_size, imm):
-    if isinstance(kernel, NUTS):
-        kstate, info = nuts_kernel(
-            key, kstate, potential_flat, step_size, imm, max_tree_depth=kernel.max_tree_depth
-        )
-        return kstate, {f: getattr(info, f) for f in INFO_FIELDS}
-    from ._hmc import hmc_kernel
-
-    kstate, info = hmc_kernel(
-        key,
-        kstate,
-        potential_flat,
-        step_size,
-        imm,
-        num_steps=kernel.num_steps,
-        trajectory_length=kernel.trajectory_length,
-    )
-    out = {f: getattr(info, f) for f in INFO_FIELDS if hasattr(info, f)}
-    return kstate, out
-
-
 def _init_chain(kernel: _Kernel, potential: Callable, z: Any, rng_key: Array) -> ChainState:
     z_flat, _ = ravel_pytree(z)
     potential_flat = _flat_potential(potential, z)
-    kstate = _kernel_init(kernel, z_flat, potential_flat)
+    kstate = kernel.init_state(z_flat, potential_flat)
     d = z_flat.shape[0]
     imm = jnp.eye(d, dtype=z_flat.dtype) if kernel.dense_mass else jnp.ones(d, z_flat.dtype)
     adapt = adapt_init(
@@ -122,20 +93,15 @@ def _one_chain_loop(
     dtype = ravel_pytree(template)[0].dtype
     buf_z = jnp.zeros((program.num_collect, d), dtype)
     buf_info = {
-        "num_steps": jnp.zeros(program.num_collect, jnp.int32),
-        "accept_prob": jnp.zeros(program.num_collect, dtype),
-        "diverging": jnp.zeros(program.num_collect, bool),
-        "energy": jnp.zeros(program.num_collect, dtype),
-        "potential_energy": jnp.zeros(program.num_collect, dtype),
-        "tree_depth": jnp.zeros(program.num_collect, jnp.int32),
+        f: jnp.zeros(program.num_collect, _INFO_DTYPES.get(f, dtype)) for f in kernel.info_fields
     }
     tick = jnp.maximum(n_iter // 50, 1)
 
     def body(i, carry):
         st, bz, bi = carry
         key, sub = jax.random.split(st.rng_key)
-        kstate, info = _kernel_step(
-            kernel, sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
+        kstate, info = kernel.step(
+            sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
         )
         # `adapting` is one flag for all chains (never batched), so this stays a real
         # branch under vmap and sampling pays nothing for adaptation.
@@ -163,7 +129,6 @@ def _one_chain_loop(
         bi = {
             k: v.at[jj].set(jnp.where(write, jnp.asarray(info[k], v.dtype), v[jj]))
             for k, v in bi.items()
-            if k in info
         }
         if program.progress is not None:
             jax.lax.cond(
@@ -175,18 +140,11 @@ def _one_chain_loop(
             )
         return st, bz, bi
 
-    buf_info = {k: v for k, v in buf_info.items() if kernel_has_field(kernel, k)}
     state, buf_z, buf_info = jax.lax.fori_loop(0, n_iter, body, (state, buf_z, buf_info))
     state = eqx.tree_at(
         lambda s: s.adapt, state, jax.lax.cond(adapting, adapt_final, lambda a: a, state.adapt)
     )
     return state, buf_z, buf_info
-
-
-def kernel_has_field(kernel: _Kernel, field: str) -> bool:
-    if isinstance(kernel, NUTS):
-        return True
-    return field not in ("tree_depth",)
 
 
 @eqx.filter_jit
@@ -283,6 +241,7 @@ class MCMC:
     Example:
         >>> import jax, dists as D
         >>> from effects import sample
+        >>> from inference import NUTS
         >>> def model():
         ...     sample("x", D.Normal(0.0, 1.0))
         >>> mcmc = MCMC(NUTS(model), num_warmup=50, num_samples=50, progress_bar=False)

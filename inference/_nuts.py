@@ -54,28 +54,20 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from ._integrator import (
+    ChainPosition,
     _check_inverse_mass_matrix,
     counter_key,
     counter_normal,
     counter_uniform,
+    evaluate_position,
     make_value_and_grad,
     momentum_factor,
     velocity,
 )
 
 
-class NUTSState(eqx.Module):
-    """The state of a NUTS chain: a flat position with its potential and gradient.
-
-    Attributes:
-        z: flat unconstrained position, shape ``(d,)``.
-        potential_energy: ``U(z)``, a scalar.
-        z_grad: ``grad U(z)``, shape ``(d,)``.
-    """
-
-    z: Float[Array, " d"]
-    potential_energy: Float[Array, ""]
-    z_grad: Float[Array, " d"]
+class NUTSState(ChainPosition):
+    """The state of a NUTS chain (see :class:`ChainPosition`)."""
 
 
 class NUTSInfo(eqx.Module):
@@ -363,16 +355,7 @@ def nuts_init(
         Array(0., dtype=float32)
     """
     del step_size, inverse_mass_matrix
-    z = jnp.asarray(position_flat)
-    if z.ndim != 1:
-        raise ValueError(
-            f"position_flat must be a 1-D vector, got shape {z.shape}; ravel a pytree "
-            "position with inference._integrator.flatten_potential first."
-        )
-    if not jnp.issubdtype(z.dtype, jnp.floating):
-        z = z.astype(jnp.result_type(float))
-    potential_energy, z_grad = make_value_and_grad(potential_fn_flat, z.dtype)(z)
-    return NUTSState(z, potential_energy, z_grad)
+    return NUTSState(*evaluate_position(position_flat, potential_fn_flat))
 
 
 def nuts_kernel(

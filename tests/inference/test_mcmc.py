@@ -10,7 +10,7 @@ import pytest
 
 import dists as D
 from effects import deterministic, plate, sample
-from inference import MCMC, NUTS, ess_bulk, mcse_mean
+from inference import HMC, MCMC, NUTS, ess_bulk, mcse_mean
 
 
 def normal_model(y):
@@ -185,6 +185,43 @@ def test_invalid_driver_arguments(kwargs, match):
 def test_invalid_target_accept_prob(prob):
     with pytest.raises(ValueError, match="target_accept_prob"):
         NUTS(normal_model, target_accept_prob=prob)
+
+
+@pytest.mark.parametrize(
+    "kernel, kwargs, match",
+    [
+        ("NUTS", dict(step_size=0.0), "step_size"),
+        ("NUTS", dict(step_size=True), "step_size"),
+        ("NUTS", dict(max_tree_depth=0), "max_tree_depth"),
+        ("NUTS", dict(max_tree_depth=2.5), "max_tree_depth"),
+        ("HMC", dict(num_steps=0), "num_steps"),
+        ("HMC", dict(trajectory_length=-1.0), "trajectory_length"),
+    ],
+)
+def test_invalid_kernel_arguments_name_the_argument(kernel, kwargs, match):
+    cls = {"NUTS": NUTS, "HMC": HMC}[kernel]
+    with pytest.raises(ValueError, match=f"{match} must be"):
+        cls(normal_model, **kwargs)
+
+
+def test_kernel_needs_exactly_one_of_model_or_potential():
+    with pytest.raises(ValueError, match="exactly one of `model` or `potential_fn`"):
+        NUTS()
+    with pytest.raises(ValueError, match="exactly one of `model` or `potential_fn`"):
+        HMC(normal_model, potential_fn=lambda z: 0.0)
+    # Our own check, or the runtime type checker the test suite installs: both name it.
+    with pytest.raises(TypeError, match="model"):
+        NUTS(3)
+    with pytest.raises(TypeError, match="positional"):
+        NUTS(normal_model, None, 0.5)  # options are keyword-only, as in NumPyro's docs
+
+
+def test_hmc_extra_fields_have_no_tree_depth():
+    mcmc = MCMC(HMC(normal_model, num_steps=3), num_warmup=5, num_samples=5, progress_bar=False)
+    mcmc.run(jax.random.key(0), Y)
+    extra = mcmc.get_extra_fields()
+    assert set(extra) == {"num_steps", "accept_prob", "diverging", "energy", "potential_energy"}
+    assert np.all(np.asarray(extra["num_steps"]) == 3)
 
 
 def test_get_samples_before_run():
