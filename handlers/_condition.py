@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -24,19 +25,31 @@ def _as_data(data: Mapping[str, Any] | None, who: str) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-class Condition(_Handler):
-    """Observe sample sites: each site named in ``data`` gets that value, marked observed.
+class _SiteValues(_Handler):
+    """Abstract base of ``Condition`` and ``Substitute``: give sites values.
 
-    Inside an effect-aware ``scan``, values are stacked along time (leading axis per loop).
-    ``condition_fn(msg)`` may instead return a value (or ``None``) for each site.
+    A site named in ``data`` gets that value; inside an effect-aware ``scan`` the value is
+    stacked along time (leading axis per loop) and the current step is taken. When a value
+    function is given instead, it is called with each message and returns a value, or
+    ``None`` to leave the site alone. Data naming a site the model does not perform is
+    reported after the run according to ``on_unknown``.
     """
 
-    handles: ClassVar = (Sample,)
     scan_mode: ClassVar[str] = "stack"
+    # The public name used in error and warning messages.
+    verb: eqx.AbstractClassVar[str]
+    # Whether a site given a value is marked observed (``condition``) or stays latent.
+    marks_observed: eqx.AbstractClassVar[bool]
 
-    data: dict[str, Any]
-    condition_fn: Callable | None = eqx.field(static=True, default=None)
-    on_unknown: str = eqx.field(static=True, default="warn")
+    data: eqx.AbstractVar[dict[str, Any]]
+    # Subclasses declare ``on_unknown: str`` too, after their value function. It is not an
+    # AbstractVar here because a base declaration would fix its position before the value
+    # function and so change the positional constructor ``Condition(data, fn, on_unknown)``.
+
+    @property
+    @abc.abstractmethod
+    def value_fn(self) -> Callable | None:
+        """The function ``msg -> value | None`` used instead of ``data``, if any."""
 
     def __check_init__(self):
         check_on_unknown(self.on_unknown)
@@ -45,25 +58,48 @@ class Condition(_Handler):
         return SeenNames()
 
     def process(self, msg, state):
-        if self.condition_fn is not None:
-            value = self.condition_fn(msg)
+        if self.value_fn is not None:
+            value = self.value_fn(msg)
         elif msg.name in self.data:
-            value = index_steps(self.data[msg.name], msg.indices)
+            # Param and plate messages carry no scan indices.
+            value = index_steps(self.data[msg.name], getattr(msg, "indices", ()))
             state = state.add(msg.name)
         else:
             # Every site seen is recorded, so an unknown-name report can list them.
             return msg, state.add(msg.name)
         if value is None:
             return msg, state
-        return msg.replace(value=jnp.asarray(value), is_observed=True), state
+        if self.marks_observed:
+            return msg.replace(value=jnp.asarray(value), is_observed=True), state
+        return msg.replace(value=jnp.asarray(value)), state
 
     def merge(self, state, inner):
         return state.union(inner)
 
     def output(self, state):
-        if self.condition_fn is None:
-            check_unknown("condition", self.data, state, self.on_unknown)
+        if self.value_fn is None:
+            check_unknown(self.verb, self.data, state, self.on_unknown)
         return None
+
+
+class Condition(_SiteValues):
+    """Observe sample sites: each site named in ``data`` gets that value, marked observed.
+
+    Inside an effect-aware ``scan``, values are stacked along time (leading axis per loop).
+    ``condition_fn(msg)`` may instead return a value (or ``None``) for each site.
+    """
+
+    handles: ClassVar = (Sample,)
+    verb: ClassVar[str] = "condition"
+    marks_observed: ClassVar[bool] = True
+
+    data: dict[str, Any]
+    condition_fn: Callable | None = eqx.field(static=True, default=None)
+    on_unknown: str = eqx.field(static=True, default="warn")
+
+    @property
+    def value_fn(self) -> Callable | None:
+        return self.condition_fn
 
 
 def condition(
@@ -84,7 +120,7 @@ def condition(
     return wrap(fn, Condition(_as_data(data, "condition"), condition_fn, on_unknown))
 
 
-class Substitute(_Handler):
+class Substitute(_SiteValues):
     """Replace the values of sample, param, plate and deterministic sites.
 
     Unlike ``condition``, a substituted sample site keeps its ``is_observed`` flag: it is
@@ -93,38 +129,16 @@ class Substitute(_Handler):
     """
 
     handles: ClassVar = (Sample, Param, Plate, Deterministic)
-    scan_mode: ClassVar[str] = "stack"
+    verb: ClassVar[str] = "substitute"
+    marks_observed: ClassVar[bool] = False
 
     data: dict[str, Any]
     substitute_fn: Callable | None = eqx.field(static=True, default=None)
     on_unknown: str = eqx.field(static=True, default="warn")
 
-    def __check_init__(self):
-        check_on_unknown(self.on_unknown)
-
-    def init_state(self):
-        return SeenNames()
-
-    def process(self, msg, state):
-        if self.substitute_fn is not None:
-            value = self.substitute_fn(msg)
-        elif msg.name in self.data:
-            value = index_steps(self.data[msg.name], getattr(msg, "indices", ()))
-            state = state.add(msg.name)
-        else:
-            # Every site seen is recorded, so an unknown-name report can list them.
-            return msg, state.add(msg.name)
-        if value is None:
-            return msg, state
-        return msg.replace(value=jnp.asarray(value)), state
-
-    def merge(self, state, inner):
-        return state.union(inner)
-
-    def output(self, state):
-        if self.substitute_fn is None:
-            check_unknown("substitute", self.data, state, self.on_unknown)
-        return None
+    @property
+    def value_fn(self) -> Callable | None:
+        return self.substitute_fn
 
 
 def substitute(
