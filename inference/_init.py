@@ -136,22 +136,23 @@ def init_to_value(site: Any = None, values: Mapping[str, Any] | None = None) -> 
 
 
 def as_strategy(init_strategy: Any) -> InitStrategy:
+    """An ``InitStrategy`` from a strategy or an uncalled ``init_to_*`` factory.
+
+    NumPyro users pass ``init_strategy=init_to_median`` as often as
+    ``init_to_median(num_samples=15)``; called with no site, a factory returns its strategy
+    with the default options.
+    """
     if isinstance(init_strategy, InitStrategy):
         return init_strategy
-    factories = {
-        init_to_uniform: InitToUniform(),
-        init_to_feasible: InitToFeasible(),
-        init_to_sample: InitToSample(),
-        init_to_median: InitToMedian(),
-        init_to_mean: InitToMean(),
-    }
-    for f, s in factories.items():
-        if init_strategy is f:
-            return s
+    if any(init_strategy is f for f in _FACTORIES):
+        return init_strategy()
     raise TypeError(
         f"init_strategy must be an init strategy such as init_to_uniform or "
         f"init_to_median(num_samples=15), got {init_strategy!r}."
     )
+
+
+_FACTORIES = (init_to_uniform, init_to_feasible, init_to_sample, init_to_median, init_to_mean)
 
 
 # --------------------------------------------------------------------------------------

@@ -181,3 +181,21 @@ def test_initialize_model_does_not_recompile_on_new_data():
         initialize_model(jax.random.key(i), schools, model_args=(SIGMA, Y + i))
     after = _init._find_valid_jit._cached._cache_size()  # type: ignore[attr-defined]
     assert after - before <= 1
+
+
+@pytest.mark.parametrize(
+    "factory", [init_to_uniform, init_to_feasible, init_to_sample, init_to_median, init_to_mean]
+)
+def test_uncalled_factory_equals_its_default_strategy(factory):
+    # NumPyro style: init_strategy=init_to_median, without calling it.
+    kw = dict(model_args=(SIGMA, Y))
+    a = initialize_model(jax.random.key(3), schools, init_strategy=factory, **kw)
+    b = initialize_model(jax.random.key(3), schools, init_strategy=factory(), **kw)
+    for x, y in zip(jax.tree.leaves(a.param_info.z), jax.tree.leaves(b.param_info.z)):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("bad", ["uniform", 3, lambda site: None])
+def test_invalid_init_strategy_is_named(bad):
+    with pytest.raises(TypeError, match="init_strategy must be an init strategy"):
+        initialize_model(jax.random.key(0), schools, init_strategy=bad, model_args=(SIGMA, Y))
