@@ -13,15 +13,13 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import expit, logit, ndtr, ndtri
 
 from . import _constraints as C
-from ._distribution import Distribution, validate_param, validate_sample
+from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, promote_shapes
 
 EULER_GAMMA = 0.5772156649015329
 _LOG_2PI = math.log(2 * math.pi)
@@ -50,29 +48,16 @@ class HalfNormal(Distribution):
     has_rsample: ClassVar[bool] = True
 
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, scale: ArrayLike = 1.0, *, validate_args: bool | None = None):
-        v = bool(validate_args)
-        self.scale = validate_param("HalfNormal", "scale", as_float(scale), C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
+        (self.scale,) = self._init_params(validate_args, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.scale.dtype)
         return self.scale * jnp.abs(eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         z = value / self.scale
         lp = -0.5 * z**2 - jnp.log(self.scale) + 0.5 * math.log(2 / math.pi)
         return _outside_to_neg_inf(value >= 0, lp)
@@ -114,33 +99,18 @@ class LogNormal(Distribution):
 
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        loc, scale = promote_shapes(as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.loc = validate_param("LogNormal", "loc", loc, C.real, v)
-        self.scale = validate_param("LogNormal", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale = self._init_params(validate_args, loc=loc, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
         return jnp.exp(self.loc + self.scale * eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         log_x = jnp.log(value)
         z = (log_x - self.loc) / self.scale
         lp = -0.5 * z**2 - jnp.log(self.scale) - 0.5 * _LOG_2PI - log_x
@@ -185,32 +155,18 @@ class Cauchy(Distribution):
 
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        loc, scale = promote_shapes(as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.loc = validate_param("Cauchy", "loc", loc, C.real, v)
-        self.scale = validate_param("Cauchy", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale = self._init_params(validate_args, loc=loc, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.cauchy(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
         return self.loc + self.scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = (jnp.asarray(value) - self.loc) / self.scale
         return -math.log(math.pi) - jnp.log(self.scale) - jnp.log1p(z**2)
 
@@ -252,29 +208,16 @@ class HalfCauchy(Distribution):
     has_rsample: ClassVar[bool] = True
 
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, scale: ArrayLike = 1.0, *, validate_args: bool | None = None):
-        v = bool(validate_args)
-        self.scale = validate_param("HalfCauchy", "scale", as_float(scale), C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
+        (self.scale,) = self._init_params(validate_args, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.cauchy(key, tuple(sample_shape) + self.batch_shape, self.scale.dtype)
         return self.scale * jnp.abs(eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         z = value / self.scale
         lp = math.log(2 / math.pi) - jnp.log(self.scale) - jnp.log1p(z**2)
         return _outside_to_neg_inf(value >= 0, lp)
@@ -317,32 +260,18 @@ class Laplace(Distribution):
 
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        loc, scale = promote_shapes(as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.loc = validate_param("Laplace", "loc", loc, C.real, v)
-        self.scale = validate_param("Laplace", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale = self._init_params(validate_args, loc=loc, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.laplace(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
         return self.loc + self.scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = (jnp.asarray(value) - self.loc) / self.scale
         return -jnp.abs(z) - jnp.log(2 * self.scale)
 
@@ -388,7 +317,6 @@ class AsymmetricLaplace(Distribution):
     loc: Array
     scale: Array
     asymmetry: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -398,20 +326,9 @@ class AsymmetricLaplace(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        loc, scale, asym = promote_shapes(as_float(loc), as_float(scale), as_float(asymmetry))
-        v = bool(validate_args)
-        self.loc = validate_param("AsymmetricLaplace", "loc", loc, C.real, v)
-        self.scale = validate_param("AsymmetricLaplace", "scale", scale, C.positive, v)
-        self.asymmetry = validate_param("AsymmetricLaplace", "asymmetry", asym, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale, self.asymmetry = self._init_params(
+            validate_args, loc=loc, scale=scale, asymmetry=asymmetry
+        )
 
     @property
     def left_scale(self) -> Array:
@@ -429,8 +346,7 @@ class AsymmetricLaplace(Distribution):
         return self.loc + self.right_scale * e[0] - self.left_scale * e[1]
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = jnp.asarray(value) - self.loc
         side = jnp.where(z < 0, self.left_scale, self.right_scale)
         return -jnp.abs(z) / side - jnp.log(self.left_scale + self.right_scale)
@@ -483,32 +399,18 @@ class Logistic(Distribution):
 
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        loc, scale = promote_shapes(as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.loc = validate_param("Logistic", "loc", loc, C.real, v)
-        self.scale = validate_param("Logistic", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale = self._init_params(validate_args, loc=loc, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.logistic(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
         return self.loc + self.scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = (jnp.asarray(value) - self.loc) / self.scale
         return -z - jnp.log(self.scale) - 2 * jax.nn.softplus(-z)
 
@@ -549,32 +451,18 @@ class Gumbel(Distribution):
 
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        loc, scale = promote_shapes(as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.loc = validate_param("Gumbel", "loc", loc, C.real, v)
-        self.scale = validate_param("Gumbel", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale = self._init_params(validate_args, loc=loc, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.gumbel(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
         return self.loc + self.scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = (jnp.asarray(value) - self.loc) / self.scale
         return -(z + jnp.exp(-z)) - jnp.log(self.scale)
 
@@ -615,37 +503,25 @@ class Uniform(Distribution):
 
     low: Array
     high: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, low: ArrayLike = 0.0, high: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        low, high = promote_shapes(as_float(low), as_float(high))
-        v = bool(validate_args)
-        self.low = validate_param("Uniform", "low", low, C.real, v)
-        self.high = validate_param("Uniform", "high", high, C.greater_than(low), v)
-        self._validate = v
+        low, high = self._init_params(validate_args, low=low, high=high)
+        # Both are ``dependent`` in arg_constraints (as in NumPyro); check them here.
+        self.low = self._check_param("low", low, C.real)
+        self.high = self._check_param("high", high, C.greater_than(low))
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
         return C.interval(self.low, self.high)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.low.shape)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         u = jax.random.uniform(key, tuple(sample_shape) + self.batch_shape, self.low.dtype)
         return self.low + (self.high - self.low) * u
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         lp = -jnp.log(self.high - self.low)
         return _outside_to_neg_inf((value >= self.low) & (value <= self.high), lp)
 
@@ -685,26 +561,14 @@ class LogUniform(Distribution):
 
     low: Array
     high: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, low: ArrayLike, high: ArrayLike, *, validate_args: bool | None = None):
-        low, high = promote_shapes(as_float(low), as_float(high))
-        v = bool(validate_args)
-        self.low = validate_param("LogUniform", "low", low, C.positive, v)
-        self.high = validate_param("LogUniform", "high", high, C.greater_than(low), v)
-        self._validate = v
+        self.low, high = self._init_params(validate_args, low=low, high=high)
+        self.high = self._check_param("high", high, C.greater_than(self.low))
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
         return C.interval(self.low, self.high)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.low.shape)
 
     def _log_ratio(self) -> Array:
         return jnp.log(self.high) - jnp.log(self.low)
@@ -714,9 +578,7 @@ class LogUniform(Distribution):
         return self.icdf(u)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         lp = -jnp.log(value) - jnp.log(self._log_ratio())
         return _outside_to_neg_inf((value >= self.low) & (value <= self.high), lp)
 
@@ -757,29 +619,16 @@ class Exponential(Distribution):
     has_rsample: ClassVar[bool] = True
 
     rate: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, rate: ArrayLike = 1.0, *, validate_args: bool | None = None):
-        v = bool(validate_args)
-        self.rate = validate_param("Exponential", "rate", as_float(rate), C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.rate.shape)
+        (self.rate,) = self._init_params(validate_args, rate=rate)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         return jax.random.exponential(key, shape, self.rate.dtype) / self.rate
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         return _outside_to_neg_inf(value >= 0, jnp.log(self.rate) - self.rate * value)
 
     @property

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -35,9 +34,8 @@ from jax.scipy.special import (
 
 from . import _constraints as C
 from ._continuous import EULER_GAMMA, _outside_to_neg_inf
-from ._distribution import Distribution, validate_param, validate_sample
+from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, promote_shapes
 
 _LOG_2PI = math.log(2 * math.pi)
 _circular = C.interval(-math.pi, math.pi)
@@ -67,7 +65,6 @@ class StudentT(Distribution):
     df: Array
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -77,28 +74,16 @@ class StudentT(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        df, loc, scale = promote_shapes(as_float(df), as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.df = validate_param("StudentT", "df", df, C.positive, v)
-        self.loc = validate_param("StudentT", "loc", loc, C.real, v)
-        self.scale = validate_param("StudentT", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.df.shape)
+        self.df, self.loc, self.scale = self._init_params(
+            validate_args, df=df, loc=loc, scale=scale
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         return self.loc + self.scale * jax.random.t(key, self.df, shape, self.df.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = (jnp.asarray(value) - self.loc) / self.scale
         half = 0.5 * (self.df + 1)
         return (
@@ -154,24 +139,13 @@ class Weibull(Distribution):
 
     scale: Array
     concentration: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, scale: ArrayLike, concentration: ArrayLike, *, validate_args: bool | None = None
     ):
-        scale, conc = promote_shapes(as_float(scale), as_float(concentration))
-        v = bool(validate_args)
-        self.scale = validate_param("Weibull", "scale", scale, C.positive, v)
-        self.concentration = validate_param("Weibull", "concentration", conc, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
+        self.scale, self.concentration = self._init_params(
+            validate_args, scale=scale, concentration=concentration
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -179,8 +153,7 @@ class Weibull(Distribution):
         return self.scale * e ** (1 / self.concentration)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = self.concentration
         value = jnp.asarray(value)
         log_z = jnp.log(value) - jnp.log(self.scale)
@@ -227,26 +200,13 @@ class Pareto(Distribution):
 
     scale: Array
     alpha: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, scale: ArrayLike, alpha: ArrayLike, *, validate_args: bool | None = None):
-        scale, alpha = promote_shapes(as_float(scale), as_float(alpha))
-        v = bool(validate_args)
-        self.scale = validate_param("Pareto", "scale", scale, C.positive, v)
-        self.alpha = validate_param("Pareto", "alpha", alpha, C.positive, v)
-        self._validate = v
+        self.scale, self.alpha = self._init_params(validate_args, scale=scale, alpha=alpha)
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
         return C.greater_than_eq(self.scale)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -254,9 +214,7 @@ class Pareto(Distribution):
         return self.scale * jnp.exp(e / self.alpha)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         lp = (
             jnp.log(self.alpha)
             + self.alpha * jnp.log(self.scale)
@@ -306,7 +264,6 @@ class Gamma(Distribution):
 
     concentration: Array
     rate: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -315,19 +272,9 @@ class Gamma(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        conc, rate = promote_shapes(as_float(concentration), as_float(rate))
-        v = bool(validate_args)
-        self.concentration = validate_param("Gamma", "concentration", conc, C.positive, v)
-        self.rate = validate_param("Gamma", "rate", rate, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.concentration.shape)
+        self.concentration, self.rate = self._init_params(
+            validate_args, concentration=concentration, rate=rate
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -335,8 +282,7 @@ class Gamma(Distribution):
         return g / self.rate
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         a, b = self.concentration, self.rate
         value = jnp.asarray(value)
         lp = xlogy(a - 1, value) + a * jnp.log(b) - b * value - gammaln(a)
@@ -379,7 +325,6 @@ class InverseGamma(Distribution):
 
     concentration: Array
     rate: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -388,19 +333,9 @@ class InverseGamma(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        conc, rate = promote_shapes(as_float(concentration), as_float(rate))
-        v = bool(validate_args)
-        self.concentration = validate_param("InverseGamma", "concentration", conc, C.positive, v)
-        self.rate = validate_param("InverseGamma", "rate", rate, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.concentration.shape)
+        self.concentration, self.rate = self._init_params(
+            validate_args, concentration=concentration, rate=rate
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -408,8 +343,7 @@ class InverseGamma(Distribution):
         return self.rate / g
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         a, b = self.concentration, self.rate
         value = jnp.asarray(value)
         lp = a * jnp.log(b) - gammaln(a) - (a + 1) * jnp.log(value) - b / value
@@ -450,28 +384,16 @@ class Chi2(Distribution):
     has_rsample: ClassVar[bool] = True
 
     df: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, df: ArrayLike, *, validate_args: bool | None = None):
-        v = bool(validate_args)
-        self.df = validate_param("Chi2", "df", as_float(df), C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.df.shape)
+        (self.df,) = self._init_params(validate_args, df=df)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         return 2 * jax.random.gamma(key, 0.5 * self.df, shape, self.df.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         h = 0.5 * self.df
         value = jnp.asarray(value)
         lp = xlogy(h - 1, value) - 0.5 * value - h * math.log(2) - gammaln(h)
@@ -512,7 +434,6 @@ class Beta(Distribution):
 
     concentration1: Array
     concentration0: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -521,19 +442,9 @@ class Beta(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        c1, c0 = promote_shapes(as_float(concentration1), as_float(concentration0))
-        v = bool(validate_args)
-        self.concentration1 = validate_param("Beta", "concentration1", c1, C.positive, v)
-        self.concentration0 = validate_param("Beta", "concentration0", c0, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.concentration1.shape)
+        self.concentration1, self.concentration0 = self._init_params(
+            validate_args, concentration1=concentration1, concentration0=concentration0
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -541,8 +452,7 @@ class Beta(Distribution):
         return jax.random.beta(key, a, b, shape, a.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         a, b = self.concentration1, self.concentration0
         value = jnp.asarray(value)
         lp = xlogy(a - 1, value) + xlog1py(b - 1, -value) - betaln(a, b)
@@ -591,7 +501,6 @@ class Kumaraswamy(Distribution):
 
     concentration1: Array
     concentration0: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -600,19 +509,9 @@ class Kumaraswamy(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        c1, c0 = promote_shapes(as_float(concentration1), as_float(concentration0))
-        v = bool(validate_args)
-        self.concentration1 = validate_param("Kumaraswamy", "concentration1", c1, C.positive, v)
-        self.concentration0 = validate_param("Kumaraswamy", "concentration0", c0, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.concentration1.shape)
+        self.concentration1, self.concentration0 = self._init_params(
+            validate_args, concentration1=concentration1, concentration0=concentration0
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -620,8 +519,7 @@ class Kumaraswamy(Distribution):
         return self.icdf(u)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         a, b = self.concentration1, self.concentration0
         value = jnp.asarray(value)
         lp = jnp.log(a) + jnp.log(b) + xlogy(a - 1, value) + xlog1py(b - 1, -(value**a))
@@ -710,24 +608,13 @@ class VonMises(Distribution):
 
     loc: Array
     concentration: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike, concentration: ArrayLike, *, validate_args: bool | None = None
     ):
-        loc, conc = promote_shapes(as_float(loc), as_float(concentration))
-        v = bool(validate_args)
-        self.loc = validate_param("VonMises", "loc", loc, C.real, v)
-        self.concentration = validate_param("VonMises", "concentration", conc, C.nonnegative, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.concentration = self._init_params(
+            validate_args, loc=loc, concentration=concentration
+        )
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -735,8 +622,7 @@ class VonMises(Distribution):
         return jnp.remainder(self.loc + theta + math.pi, 2 * math.pi) - math.pi
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = self.concentration
         # log I0(k) = log(i0e(k)) + k; folding the + k into cos - 1 avoids overflow.
         return k * (jnp.cos(jnp.asarray(value) - self.loc) - 1) - _LOG_2PI - jnp.log(i0e(k))
@@ -794,7 +680,6 @@ class TruncatedNormal(Distribution):
     scale: Array
     low: Array | None
     high: Array | None
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -805,22 +690,19 @@ class TruncatedNormal(Distribution):
         high: ArrayLike | None = None,
         validate_args: bool | None = None,
     ):
-        bounds = [as_float(b) for b in (low, high) if b is not None]
-        loc, scale, *bounds = promote_shapes(as_float(loc), as_float(scale), *bounds)
-        low_arr = bounds.pop(0) if low is not None else None
-        high_arr = bounds.pop(0) if high is not None else None
-        v = bool(validate_args)
-        name = "TruncatedNormal"
-        self.loc = validate_param(name, "loc", loc, C.real, v)
-        self.scale = validate_param(name, "scale", scale, C.positive, v)
-        if low_arr is not None:
-            low_arr = validate_param(name, "low", low_arr, C.real, v)
-        if high_arr is not None:
-            cons = C.real if low_arr is None else C.greater_than(low_arr)
-            high_arr = validate_param(name, "high", high_arr, cons, v)
-        self.low = low_arr
-        self.high = high_arr
-        self._validate = v
+        bounds = {k: b for k, b in (("low", low), ("high", high)) if b is not None}
+        self.loc, self.scale, *arrays = self._init_params(
+            validate_args, loc=loc, scale=scale, **bounds
+        )
+        given = dict(zip(bounds, arrays))
+        self.low = given.get("low")
+        self.high = given.get("high")
+        # The bounds are ``dependent`` in arg_constraints; check them here.
+        if self.low is not None:
+            self.low = self._check_param("low", self.low, C.real)
+        if self.high is not None:
+            cons = C.real if self.low is None else C.greater_than(self.low)
+            self.high = self._check_param("high", self.high, cons)
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -831,14 +713,6 @@ class TruncatedNormal(Distribution):
         if self.low is None:
             return C.less_than(self.high)
         return C.interval(self.low, self.high)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
 
     def _std_bounds(self) -> tuple[Array | None, Array | None]:
         a = None if self.low is None else (self.low - self.loc) / self.scale
@@ -902,9 +776,7 @@ class TruncatedNormal(Distribution):
         return ok
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         z = (value - self.loc) / self.scale
         lp = _log_normal_pdf(z) - jnp.log(self.scale) - self._log_mass()
         return jnp.where(self._in_bounds(value), lp, -jnp.inf)

@@ -17,9 +17,9 @@ from jax.nn import log_sigmoid, log_softmax, sigmoid, softmax, softplus
 from jax.scipy.special import betainc, gammaincc, gammaln, xlog1py, xlogy
 
 from . import _constraints as C
-from ._distribution import Distribution, validate_param, validate_sample
+from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, clamp_probs, is_concrete, promote_shapes
+from ._util import as_float, clamp_probs, is_concrete
 
 
 def _betaln(a: Array, b: Array) -> Array:
@@ -31,8 +31,8 @@ def _int_dtype():
     return jnp.result_type(int)
 
 
-def _pick(dist: str, probs: ArrayLike | None, logits: ArrayLike | None) -> tuple[Array, bool]:
-    """Return ``(param, is_logits)`` after checking that exactly one was given."""
+def _pick(dist: str, probs: ArrayLike | None, logits: ArrayLike | None) -> tuple[str, Array]:
+    """Return ``(name, param)`` of the one of ``probs``/``logits`` that was given."""
     if (probs is None) == (logits is None):
         found = "both" if probs is not None else "neither"
         raise ValueError(
@@ -40,8 +40,8 @@ def _pick(dist: str, probs: ArrayLike | None, logits: ArrayLike | None) -> tuple
             f"For example {dist}(probs=0.3) or {dist}(logits=-0.8)."
         )
     if logits is not None:
-        return as_float(logits), True
-    return as_float(probs), False
+        return "logits", as_float(logits)
+    return "probs", as_float(probs)
 
 
 def _logits_from_probs(p: Array) -> Array:
@@ -87,6 +87,10 @@ class _ProbsLogits(Distribution):
     _is_logits: eqx.AbstractVar[bool]
 
     @property
+    def batch_shape(self) -> Shape:
+        return tuple(self._param.shape)
+
+    @property
     def probs(self) -> Array:
         """Success probabilities (computed from ``logits`` when those were given)."""
         return sigmoid(self._param) if self._is_logits else self._param
@@ -101,12 +105,6 @@ class _ProbsLogits(Distribution):
 
     def _log_1mp(self) -> Array:
         return log_sigmoid(-self._param) if self._is_logits else jnp.log1p(-self._param)
-
-
-def _check_probs(name: str, param: Array, is_logits: bool, v: bool) -> Array:
-    if is_logits:
-        return validate_param(name, "logits", param, C.real, v)
-    return validate_param(name, "probs", param, C.unit_interval, v)
 
 
 class Bernoulli(_ProbsLogits):
@@ -129,7 +127,6 @@ class Bernoulli(_ProbsLogits):
 
     _param: Array
     _is_logits: bool = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -138,27 +135,16 @@ class Bernoulli(_ProbsLogits):
         *,
         validate_args: bool | None = None,
     ):
-        param, is_logits = _pick("Bernoulli", probs, logits)
-        v = bool(validate_args)
-        self._param = _check_probs("Bernoulli", param, is_logits, v)
-        self._is_logits = is_logits
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self._param.shape)
+        name, param = _pick("Bernoulli", probs, logits)
+        (self._param,) = self._init_params(validate_args, **{name: param})
+        self._is_logits = name == "logits"
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         return jax.random.bernoulli(key, self.probs, shape).astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         value = as_float(value)
         if self._is_logits:
             return value * self._param - softplus(self._param)
@@ -208,7 +194,6 @@ class Binomial(_ProbsLogits):
     total_count: Array
     _param: Array
     _is_logits: bool = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -218,23 +203,11 @@ class Binomial(_ProbsLogits):
         *,
         validate_args: bool | None = None,
     ):
-        param, is_logits = _pick("Binomial", probs, logits)
-        total_count, param = promote_shapes(as_float(total_count), param)
-        v = bool(validate_args)
-        self.total_count = validate_param(
-            "Binomial", "total_count", total_count, C.nonnegative_integer, v
+        name, param = _pick("Binomial", probs, logits)
+        self.total_count, self._param = self._init_params(
+            validate_args, total_count=total_count, **{name: param}
         )
-        self._param = _check_probs("Binomial", param, is_logits, v)
-        self._is_logits = is_logits
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self._param.shape)
+        self._is_logits = name == "logits"
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -246,8 +219,7 @@ class Binomial(_ProbsLogits):
         return x.astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = as_float(value)
         n = self.total_count
         log_comb = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
@@ -295,7 +267,6 @@ class Categorical(Distribution):
 
     _param: Array
     _is_logits: bool = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -304,24 +275,14 @@ class Categorical(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        param, is_logits = _pick("Categorical", probs, logits)
+        name, param = _pick("Categorical", probs, logits)
         if param.ndim < 1:
             raise ValueError(
                 "Categorical: `probs`/`logits` need at least one dimension (the categories); "
                 f"found a scalar of shape {param.shape}."
             )
-        v = bool(validate_args)
-        if is_logits:
-            param = validate_param("Categorical", "logits", param, C.real_vector, v)
-        else:
-            param = validate_param("Categorical", "probs", param, C.simplex, v)
-        self._param = param
-        self._is_logits = is_logits
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
+        (self._param,) = self._init_params(validate_args, **{name: param})
+        self._is_logits = name == "logits"
 
     @property
     def num_categories(self) -> int:
@@ -355,8 +316,7 @@ class Categorical(Distribution):
         return jax.random.categorical(key, self.logits, axis=-1, shape=shape).astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         idx = jnp.asarray(value).astype(_int_dtype())
         lp = self._log_probs()
         k = self.num_categories
@@ -450,7 +410,6 @@ class Multinomial(Distribution):
     total_count: Array
     _param: Array
     _is_logits: bool = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -460,35 +419,16 @@ class Multinomial(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        param, is_logits = _pick("Multinomial", probs, logits)
+        name, param = _pick("Multinomial", probs, logits)
         if param.ndim < 1:
             raise ValueError(
                 "Multinomial: `probs`/`logits` need at least one dimension (the categories); "
                 f"found a scalar of shape {param.shape}."
             )
-        total_count = as_float(total_count)
-        batch = jnp.broadcast_shapes(total_count.shape, param.shape[:-1])
-        total_count = jnp.broadcast_to(total_count, batch)
-        param = jnp.broadcast_to(param, batch + param.shape[-1:])
-        v = bool(validate_args)
-        self.total_count = validate_param(
-            "Multinomial", "total_count", total_count, C.nonnegative_integer, v
+        self.total_count, self._param = self._init_params(
+            validate_args, total_count=total_count, **{name: param}
         )
-        if is_logits:
-            param = validate_param("Multinomial", "logits", param, C.real_vector, v)
-        else:
-            param = validate_param("Multinomial", "probs", param, C.simplex, v)
-        self._param = param
-        self._is_logits = is_logits
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.total_count.shape)
+        self._is_logits = name == "logits"
 
     @property
     def event_shape(self) -> Shape:
@@ -511,8 +451,7 @@ class Multinomial(Distribution):
         return _multinomial_sample(key, self.total_count, self.probs, shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         x = as_float(value)
         if self._is_logits:
             lp = log_softmax(self._param, axis=-1)
@@ -545,31 +484,19 @@ class Poisson(Distribution):
 
     rate: Array
     is_sparse: bool = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, rate: ArrayLike, *, is_sparse: bool = False, validate_args: bool | None = None
     ):
-        v = bool(validate_args)
-        self.rate = validate_param("Poisson", "rate", as_float(rate), C.nonnegative, v)
+        (self.rate,) = self._init_params(validate_args, rate=rate)
         self.is_sparse = bool(is_sparse)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.rate.shape)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         return jax.random.poisson(key, self.rate, shape, dtype=_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = as_float(value)
         return xlogy(k, self.rate) - self.rate - gammaln(k + 1)
 
@@ -623,7 +550,6 @@ class GammaPoisson(Distribution):
 
     concentration: Array
     rate: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -632,29 +558,16 @@ class GammaPoisson(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        concentration, rate = promote_shapes(as_float(concentration), as_float(rate))
-        v = bool(validate_args)
-        self.concentration = validate_param(
-            "GammaPoisson", "concentration", concentration, C.positive, v
+        self.concentration, self.rate = self._init_params(
+            validate_args, concentration=concentration, rate=rate
         )
-        self.rate = validate_param("GammaPoisson", "rate", rate, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.rate.shape)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         return _nb_sample(key, self.concentration, 1 / self.rate, shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         log1p_rate = jnp.log1p(self.rate)
         return _nb_log_prob(
             as_float(value),
@@ -691,26 +604,13 @@ class NegativeBinomialProbs(Distribution):
 
     total_count: Array
     probs: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, total_count: ArrayLike, probs: ArrayLike, *, validate_args: bool | None = None
     ):
-        total_count, probs = promote_shapes(as_float(total_count), as_float(probs))
-        v = bool(validate_args)
-        self.total_count = validate_param(
-            "NegativeBinomialProbs", "total_count", total_count, C.positive, v
+        self.total_count, self.probs = self._init_params(
+            validate_args, total_count=total_count, probs=probs
         )
-        self.probs = validate_param("NegativeBinomialProbs", "probs", probs, C.unit_interval, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.probs.shape)
 
     @property
     def logits(self) -> Array:
@@ -721,8 +621,7 @@ class NegativeBinomialProbs(Distribution):
         return _nb_sample(key, self.total_count, self.probs / (1 - self.probs), shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         return _nb_log_prob(
             as_float(value), self.total_count, jnp.log(self.probs), jnp.log1p(-self.probs)
         )
@@ -753,26 +652,13 @@ class NegativeBinomialLogits(Distribution):
 
     total_count: Array
     logits: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, total_count: ArrayLike, logits: ArrayLike, *, validate_args: bool | None = None
     ):
-        total_count, logits = promote_shapes(as_float(total_count), as_float(logits))
-        v = bool(validate_args)
-        self.total_count = validate_param(
-            "NegativeBinomialLogits", "total_count", total_count, C.positive, v
+        self.total_count, self.logits = self._init_params(
+            validate_args, total_count=total_count, logits=logits
         )
-        self.logits = validate_param("NegativeBinomialLogits", "logits", logits, C.real, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.logits.shape)
 
     @property
     def probs(self) -> Array:
@@ -783,8 +669,7 @@ class NegativeBinomialLogits(Distribution):
         return _nb_sample(key, self.total_count, jnp.exp(self.logits), shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         return _nb_log_prob(
             as_float(value), self.total_count, log_sigmoid(self.logits), log_sigmoid(-self.logits)
         )
@@ -818,26 +703,13 @@ class NegativeBinomial2(Distribution):
 
     _mean: Array
     concentration: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, mean: ArrayLike, concentration: ArrayLike, *, validate_args: bool | None = None
     ):
-        mean, concentration = promote_shapes(as_float(mean), as_float(concentration))
-        v = bool(validate_args)
-        self._mean = validate_param("NegativeBinomial2", "mean", mean, C.positive, v)
-        self.concentration = validate_param(
-            "NegativeBinomial2", "concentration", concentration, C.positive, v
+        self._mean, self.concentration = self._init_params(
+            validate_args, mean=mean, concentration=concentration
         )
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self._mean.shape)
 
     @property
     def rate(self) -> Array:
@@ -857,8 +729,7 @@ class NegativeBinomial2(Distribution):
         return _nb_sample(key, self.concentration, self._mean / self.concentration, shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         log_total = jnp.log(self._mean + self.concentration)
         return _nb_log_prob(
             as_float(value),
@@ -894,7 +765,6 @@ class Geometric(_ProbsLogits):
 
     _param: Array
     _is_logits: bool = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -903,19 +773,9 @@ class Geometric(_ProbsLogits):
         *,
         validate_args: bool | None = None,
     ):
-        param, is_logits = _pick("Geometric", probs, logits)
-        v = bool(validate_args)
-        self._param = _check_probs("Geometric", param, is_logits, v)
-        self._is_logits = is_logits
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self._param.shape)
+        name, param = _pick("Geometric", probs, logits)
+        (self._param,) = self._init_params(validate_args, **{name: param})
+        self._is_logits = name == "logits"
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -925,8 +785,7 @@ class Geometric(_ProbsLogits):
         return jnp.floor(jnp.log(u) / self._log_1mp()).astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = as_float(value)
         return jnp.where(k == 0, 0.0, k * self._log_1mp()) + self._log_p()
 
@@ -964,25 +823,14 @@ class DiscreteUniform(Distribution):
 
     low: Array
     high: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, low: ArrayLike = 0, high: ArrayLike = 1, *, validate_args: bool | None = None
     ):
-        low, high = promote_shapes(as_float(low), as_float(high))
-        v = bool(validate_args)
-        integers = C.integer_interval(-jnp.inf, jnp.inf)
-        self.low = validate_param("DiscreteUniform", "low", low, integers, v)
-        self.high = validate_param("DiscreteUniform", "high", high, C.integer_greater_than(low), v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.low.shape)
+        low, high = self._init_params(validate_args, low=low, high=high)
+        # Stricter than ``arg_constraints`` (kept as in NumPyro): integers, low <= high.
+        self.low = self._check_param("low", low, C.integer_interval(-jnp.inf, jnp.inf))
+        self.high = self._check_param("high", high, C.integer_greater_than(low))
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -998,8 +846,7 @@ class DiscreteUniform(Distribution):
         return x.astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         x = as_float(value)
         inside = (x >= self.low) & (x <= self.high)
         lp = -jnp.log(self._n())
@@ -1056,7 +903,6 @@ class BetaBinomial(Distribution):
     concentration1: Array
     concentration0: Array
     total_count: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -1066,24 +912,12 @@ class BetaBinomial(Distribution):
         *,
         validate_args: bool | None = None,
     ):
-        a, b, n = promote_shapes(
-            as_float(concentration1), as_float(concentration0), as_float(total_count)
+        self.concentration1, self.concentration0, self.total_count = self._init_params(
+            validate_args,
+            concentration1=concentration1,
+            concentration0=concentration0,
+            total_count=total_count,
         )
-        v = bool(validate_args)
-        self.concentration1 = validate_param("BetaBinomial", "concentration1", a, C.positive, v)
-        self.concentration0 = validate_param("BetaBinomial", "concentration0", b, C.positive, v)
-        self.total_count = validate_param(
-            "BetaBinomial", "total_count", n, C.nonnegative_integer, v
-        )
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.total_count.shape)
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -1098,8 +932,7 @@ class BetaBinomial(Distribution):
         return x.astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = as_float(value)
         n, a, b = self.total_count, self.concentration1, self.concentration0
         log_comb = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
@@ -1135,24 +968,11 @@ class ZeroInflatedPoisson(Distribution):
 
     gate: Array
     rate: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, gate: ArrayLike, rate: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        gate, rate = promote_shapes(as_float(gate), as_float(rate))
-        v = bool(validate_args)
-        self.gate = validate_param("ZeroInflatedPoisson", "gate", gate, C.unit_interval, v)
-        self.rate = validate_param("ZeroInflatedPoisson", "rate", rate, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.rate.shape)
+        self.gate, self.rate = self._init_params(validate_args, gate=gate, rate=rate)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
@@ -1162,8 +982,7 @@ class ZeroInflatedPoisson(Distribution):
         return jnp.where(zero, jnp.zeros_like(x), x)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         k = as_float(value)
         pois = xlogy(k, self.rate) - self.rate - gammaln(k + 1)
         at_zero = jnp.log(self.gate + (1 - self.gate) * jnp.exp(-self.rate))
@@ -1194,38 +1013,18 @@ class OrderedLogistic(Distribution):
 
     predictor: Array
     cutpoints: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, predictor: ArrayLike, cutpoints: ArrayLike, *, validate_args: bool | None = None
     ):
-        predictor, cutpoints = as_float(predictor), as_float(cutpoints)
-        if cutpoints.ndim < 1:
+        if jnp.ndim(cutpoints) < 1:
             raise ValueError(
                 "OrderedLogistic: `cutpoints` needs a last dimension of cut points; "
-                f"found shape {cutpoints.shape}."
+                f"found shape {jnp.shape(cutpoints)}."
             )
-        batch = jnp.broadcast_shapes(predictor.shape, cutpoints.shape[:-1])
-        v = bool(validate_args)
-        self.predictor = validate_param(
-            "OrderedLogistic", "predictor", jnp.broadcast_to(predictor, batch), C.real, v
+        self.predictor, self.cutpoints = self._init_params(
+            validate_args, predictor=predictor, cutpoints=cutpoints
         )
-        self.cutpoints = validate_param(
-            "OrderedLogistic",
-            "cutpoints",
-            jnp.broadcast_to(cutpoints, batch + cutpoints.shape[-1:]),
-            C.ordered_vector,
-            v,
-        )
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.predictor.shape)
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -1250,8 +1049,7 @@ class OrderedLogistic(Distribution):
         return self._categorical().sample(key, sample_shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         return self._categorical().log_prob(value)
 
     @property

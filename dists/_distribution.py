@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from . import _constraints as C
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import is_concrete, sum_rightmost
+from ._util import as_float, is_concrete, sum_rightmost
 
 
 def validate_param(
@@ -60,10 +60,12 @@ def validate_sample(dist: Distribution, value: ArrayLike) -> Array:
 class Distribution(eqx.Module):
     """Abstract base of all distributions.
 
-    Subclasses provide ``batch_shape`` (usually computed from the parameter shapes),
-    ``event_shape``, ``support``, ``sample`` and ``log_prob``; and, where a closed form
-    exists, ``mean``, ``variance``, ``entropy``, ``cdf``, ``icdf`` and
-    ``enumerate_support``.
+    Subclasses provide ``event_shape``, ``support``, ``sample`` and ``log_prob``; and,
+    where a closed form exists, ``mean``, ``variance``, ``entropy``, ``cdf``, ``icdf`` and
+    ``enumerate_support``. A family stores its parameters as fields named as in
+    ``arg_constraints`` and builds them with ``_init_params``, which also sets
+    ``validate_args``; ``batch_shape`` then follows from the parameter shapes. Families
+    whose batch shape comes from elsewhere override ``batch_shape``.
 
     Constructor arguments follow NumPyro's names and order so that models port
     unchanged.
@@ -76,9 +78,59 @@ class Distribution(eqx.Module):
     has_enumerate_support: ClassVar[bool] = False
     pytree_data_fields: ClassVar[tuple[str, ...]] = ()
 
+    # Static, because it decides which checks are traced. Keyword-only with a default, so
+    # that families declare their parameter fields after it and wrappers need not set it.
+    _validate: bool = eqx.field(default=False, static=True, kw_only=True)
+
+    def _init_params(self, validate_args: bool | None, **params: ArrayLike) -> tuple[Array, ...]:
+        """Set ``validate_args``, then convert, broadcast and check the named parameters.
+
+        Each parameter becomes a float array. Their batch dims (all but the rightmost
+        ``arg_constraints[name].event_dim``) are broadcast to one batch shape; their event
+        dims are kept. Each is then checked against ``arg_constraints[name]`` (see
+        ``validate_param``), except ``dependent`` ones, which the family checks with
+        ``_check_param`` once the parameters they depend on are known.
+
+        Returns:
+            The parameters, in the order given.
+        """
+        self._validate = bool(validate_args)
+        arrays = {name: as_float(value) for name, value in params.items()}
+        splits = {
+            name: max(a.ndim - self.arg_constraints[name].event_dim, 0)
+            for name, a in arrays.items()
+        }
+        batch = jnp.broadcast_shapes(*(a.shape[: splits[name]] for name, a in arrays.items()))
+        out = []
+        for name, a in arrays.items():
+            a = jnp.broadcast_to(a, batch + a.shape[splits[name] :])
+            if not isinstance(self.arg_constraints[name], C._Dependent):
+                a = self._check_param(name, a)
+            out.append(a)
+        return tuple(out)
+
+    def _check_param(
+        self, name: str, value: Array, constraint: C.Constraint | None = None
+    ) -> Array:
+        """``validate_param`` for this family, against ``arg_constraints[name]`` by default."""
+        if constraint is None:
+            constraint = self.arg_constraints[name]
+        return validate_param(type(self).__name__, name, value, constraint, self._validate)
+
+    def _check_sample(self, value: ArrayLike) -> Array:
+        """``value`` as an array, checked by ``validate_sample`` when ``validate_args`` is on."""
+        return validate_sample(self, value) if self._validate else jnp.asarray(value)
+
     @property
-    @abc.abstractmethod
-    def batch_shape(self) -> Shape: ...
+    def batch_shape(self) -> Shape:
+        """The parameters' broadcast shape, without their event dims."""
+        shapes = []
+        for name, constraint in self.arg_constraints.items():
+            # Only stored fields: properties such as ``probs`` would compute a new array.
+            value = vars(self).get(name)
+            if value is not None:
+                shapes.append(jnp.shape(value)[: max(jnp.ndim(value) - constraint.event_dim, 0)])
+        return tuple(jnp.broadcast_shapes(*shapes))
 
     @property
     def event_shape(self) -> Shape:
@@ -94,7 +146,8 @@ class Distribution(eqx.Module):
 
     @property
     def validate_args(self) -> bool:
-        return False
+        """Whether parameters and ``log_prob`` values are checked against constraints."""
+        return self._validate
 
     def shape(self, sample_shape: Shape = ()) -> Shape:
         """``sample_shape + batch_shape + event_shape``."""

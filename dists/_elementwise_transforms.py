@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -17,13 +17,8 @@ from ._util import as_float, is_concrete, sum_rightmost
 class IdentityTransform(Transform):
     """``y = x``."""
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.real
+    domain: ClassVar[C.Constraint] = C.real
+    codomain: ClassVar[C.Constraint] = C.real
 
     @property
     def sign(self) -> Array:
@@ -43,13 +38,8 @@ class IdentityTransform(Transform):
 class ExpTransform(Transform):
     """``y = exp(x)``: reals onto the positive reals (floored at the smallest normal)."""
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.positive
+    domain: ClassVar[C.Constraint] = C.real
+    codomain: ClassVar[C.Constraint] = C.positive
 
     @property
     def sign(self) -> Array:
@@ -151,13 +141,8 @@ class SigmoidTransform(Transform):
     in float32 too.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.unit_interval
+    domain: ClassVar[C.Constraint] = C.real
+    codomain: ClassVar[C.Constraint] = C.unit_interval
 
     @property
     def sign(self) -> Array:
@@ -185,13 +170,8 @@ def _log_one_minus_tanh_sq(x: Array) -> Array:
 class TanhTransform(Transform):
     """``y = tanh(x)``: reals onto ``(-1, 1)`` (clipped to ``±(1 - eps)``)."""
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.open_interval(-1.0, 1.0)
+    domain: ClassVar[C.Constraint] = C.real
+    codomain: ClassVar[C.Constraint] = C.open_interval(-1.0, 1.0)
 
     @property
     def sign(self) -> Array:
@@ -219,13 +199,8 @@ def _softplus_inverse(y: Array) -> Array:
 class SoftplusTransform(Transform):
     """``y = log(1 + exp(x))``: reals onto the positive reals."""
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.positive
+    domain: ClassVar[C.Constraint] = C.real
+    codomain: ClassVar[C.Constraint] = C.positive
 
     @property
     def sign(self) -> Array:
@@ -249,13 +224,8 @@ class PowerTransform(Transform):
     def __init__(self, exponent: ArrayLike):
         self.exponent = as_float(exponent)
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.positive
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.positive
+    domain: ClassVar[C.Constraint] = C.positive
+    codomain: ClassVar[C.Constraint] = C.positive
 
     @property
     def sign(self) -> Array:

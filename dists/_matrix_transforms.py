@@ -10,7 +10,7 @@ symmetric matrix, and the strictly-lower triangle of a correlation matrix or its
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -96,13 +96,8 @@ class LowerCholeskyTransform(Transform):
     logs of the diagonal.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.lower_cholesky
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.lower_cholesky
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -139,13 +134,8 @@ class ScaledUnitLowerCholeskyTransform(Transform):
     and ``s = softplus`` of the last ``n`` inputs scales its rows.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.lower_cholesky
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.lower_cholesky
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -187,13 +177,8 @@ class CorrCholeskyTransform(Transform):
     sphere: ``L_ij = z_ij * sqrt(1 - sum_(k<j) L_ik^2)`` and ``L_ii`` takes the rest.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.corr_cholesky
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.corr_cholesky
 
     @staticmethod
     def _parts(x: Array) -> tuple[Array, Array, Array]:
@@ -250,13 +235,8 @@ class CholeskyTransform(Transform):
     The log-det is taken in the lower triangles of ``C`` and ``L``.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.positive_definite
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.lower_cholesky
+    domain: ClassVar[C.Constraint] = C.positive_definite
+    codomain: ClassVar[C.Constraint] = C.lower_cholesky
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -282,13 +262,8 @@ class CorrMatrixCholeskyTransform(Transform):
     The log-det is taken in the strictly-lower triangles of the matrix and the factor.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.corr_matrix
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.corr_cholesky
+    domain: ClassVar[C.Constraint] = C.corr_matrix
+    codomain: ClassVar[C.Constraint] = C.corr_cholesky
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -313,13 +288,8 @@ class PositiveDefiniteTransform(Transform):
     ``LowerCholeskyTransform``. The log-det is taken in the lower triangle of the output.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.positive_definite
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.positive_definite
 
     def __call__(self, x: ArrayLike) -> Array:
         return _gram(LowerCholeskyTransform()(x))
@@ -371,13 +341,8 @@ class LowerCholeskyAffine(Transform):
         self.loc = loc
         self.scale_tril = scale_tril
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.real_vector
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.real_vector
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)

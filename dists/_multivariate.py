@@ -14,7 +14,7 @@ from jax.scipy.linalg import cho_solve, solve_triangular
 from jax.scipy.special import digamma, gammaln, xlogy
 
 from . import _constraints as C
-from ._distribution import Distribution, validate_param, validate_sample
+from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
 from ._util import as_float
 
@@ -101,7 +101,6 @@ class MultivariateNormal(Distribution):
 
     loc: Array
     scale_tril: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -125,8 +124,7 @@ class MultivariateNormal(Distribution):
             )
         ((name, m),) = given.items()
         _check_square("MultivariateNormal", name, m)
-        v = bool(validate_args)
-        m = validate_param("MultivariateNormal", name, m, self.arg_constraints[name], v)
+        (m,) = self._init_params(validate_args, **{name: m})
         if name == "covariance_matrix":
             tril = jnp.linalg.cholesky(m)
         elif name == "precision_matrix":
@@ -136,19 +134,8 @@ class MultivariateNormal(Distribution):
         n = tril.shape[-1]
         loc = _loc_vector("MultivariateNormal", loc, n)
         batch = jnp.broadcast_shapes(loc.shape[:-1], tril.shape[:-2])
-        self.loc = validate_param(
-            "MultivariateNormal", "loc", jnp.broadcast_to(loc, batch + (n,)), C.real_vector, v
-        )
+        self.loc = self._check_param("loc", jnp.broadcast_to(loc, batch + (n,)))
         self.scale_tril = jnp.broadcast_to(tril, batch + (n, n))
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape[:-1])
 
     @property
     def event_shape(self) -> Shape:
@@ -159,8 +146,7 @@ class MultivariateNormal(Distribution):
         return self.loc + _matvec(self.scale_tril, eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = _tril_solve(self.scale_tril, value - self.loc)
         n = self.event_shape[0]
         half_log_det = _log_diag_sum(self.scale_tril)
@@ -212,7 +198,6 @@ class LowRankMultivariateNormal(Distribution):
     loc: Array
     cov_factor: Array
     cov_diag: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -228,38 +213,16 @@ class LowRankMultivariateNormal(Distribution):
                 "LowRankMultivariateNormal: `cov_factor` must have shape (..., n, k) and "
                 f"`cov_diag` shape (..., n); found {cov_factor.shape} and {cov_diag.shape}."
             )
-        n, k = cov_factor.shape[-2:]
+        n = cov_factor.shape[-2]
         if cov_diag.shape[-1] != n:
             raise ValueError(
                 f"LowRankMultivariateNormal: `cov_diag` must end in n={n} (from cov_factor "
                 f"of shape {cov_factor.shape}); found shape {cov_diag.shape}."
             )
         loc = _loc_vector("LowRankMultivariateNormal", loc, n)
-        batch = jnp.broadcast_shapes(loc.shape[:-1], cov_factor.shape[:-2], cov_diag.shape[:-1])
-        v = bool(validate_args)
-        name = "LowRankMultivariateNormal"
-        self.loc = validate_param(
-            name, "loc", jnp.broadcast_to(loc, batch + (n,)), C.real_vector, v
+        self.loc, self.cov_factor, self.cov_diag = self._init_params(
+            validate_args, loc=loc, cov_factor=cov_factor, cov_diag=cov_diag
         )
-        self.cov_factor = validate_param(
-            name,
-            "cov_factor",
-            jnp.broadcast_to(cov_factor, batch + (n, k)),
-            C.independent(C.real, 2),
-            v,
-        )
-        self.cov_diag = validate_param(
-            name, "cov_diag", jnp.broadcast_to(cov_diag, batch + (n,)), C.positive_vector, v
-        )
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape[:-1])
 
     @property
     def event_shape(self) -> Shape:
@@ -285,8 +248,7 @@ class LowRankMultivariateNormal(Distribution):
         return self.loc + _matvec(self.cov_factor, eps_w) + jnp.sqrt(self.cov_diag) * eps_d
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         diff = value - self.loc
         dinv_diff = diff / self.cov_diag
         w_t = jnp.swapaxes(self.cov_factor, -1, -2)
@@ -341,28 +303,14 @@ class Dirichlet(Distribution):
     has_rsample: ClassVar[bool] = True
 
     concentration: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, concentration: ArrayLike, *, validate_args: bool | None = None):
-        concentration = as_float(concentration)
-        if concentration.ndim < 1:
+        if jnp.ndim(concentration) < 1:
             raise ValueError(
                 "Dirichlet: `concentration` needs at least one dimension (the categories); "
-                f"found shape {concentration.shape}."
+                f"found shape {jnp.shape(concentration)}."
             )
-        v = bool(validate_args)
-        self.concentration = validate_param(
-            "Dirichlet", "concentration", concentration, C.positive_vector, v
-        )
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.concentration.shape[:-1])
+        (self.concentration,) = self._init_params(validate_args, concentration=concentration)
 
     @property
     def event_shape(self) -> Shape:
@@ -373,8 +321,7 @@ class Dirichlet(Distribution):
         return jax.random.dirichlet(key, self.concentration, shape, self.concentration.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         a = self.concentration
         log_norm = jnp.sum(gammaln(a), axis=-1) - gammaln(jnp.sum(a, axis=-1))
         return jnp.sum(xlogy(a - 1, value), axis=-1) - log_norm
@@ -453,10 +400,6 @@ class _LKJBase(Distribution):
     sample_method: eqx.AbstractVar[str]
 
     @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.concentration.shape)
-
-    @property
     def event_shape(self) -> Shape:
         return (self.dimension, self.dimension)
 
@@ -473,13 +416,11 @@ class _LKJBase(Distribution):
         return _lkj_log_normalizer(self.dimension, self.concentration)
 
 
-def _lkj_init(name: str, dimension: int, concentration: ArrayLike, method: str, v: bool):
+def _lkj_check(name: str, dimension: int, method: str) -> None:
     if int(dimension) < 1:
         raise ValueError(f"{name}: `dimension` must be a positive integer; found {dimension}.")
     if method not in ("onion", "cvine"):
         raise ValueError(f"{name}: `sample_method` must be 'onion' or 'cvine'; found {method!r}.")
-    eta = validate_param(name, "concentration", as_float(concentration), C.positive, v)
-    return int(dimension), eta
 
 
 class LKJCholesky(_LKJBase):
@@ -500,7 +441,6 @@ class LKJCholesky(_LKJBase):
     dimension: int = eqx.field(static=True)
     concentration: Array
     sample_method: str = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -510,23 +450,16 @@ class LKJCholesky(_LKJBase):
         *,
         validate_args: bool | None = None,
     ):
-        v = bool(validate_args)
-        self.dimension, self.concentration = _lkj_init(
-            "LKJCholesky", dimension, concentration, sample_method, v
-        )
+        _lkj_check("LKJCholesky", dimension, sample_method)
+        self.dimension = int(dimension)
+        (self.concentration,) = self._init_params(validate_args, concentration=concentration)
         self.sample_method = sample_method
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         return self._sample_tril(key, sample_shape)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         d = self.dimension
         diag = jnp.diagonal(jnp.asarray(value), axis1=-2, axis2=-1)
         i = jnp.arange(d, dtype=self.concentration.dtype)
@@ -548,7 +481,6 @@ class LKJ(_LKJBase):
     dimension: int = eqx.field(static=True)
     concentration: Array
     sample_method: str = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -558,24 +490,17 @@ class LKJ(_LKJBase):
         *,
         validate_args: bool | None = None,
     ):
-        v = bool(validate_args)
-        self.dimension, self.concentration = _lkj_init(
-            "LKJ", dimension, concentration, sample_method, v
-        )
+        _lkj_check("LKJ", dimension, sample_method)
+        self.dimension = int(dimension)
+        (self.concentration,) = self._init_params(validate_args, concentration=concentration)
         self.sample_method = sample_method
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         tril = self._sample_tril(key, sample_shape)
         return jnp.matmul(tril, jnp.swapaxes(tril, -1, -2))
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         log_det = 2 * _log_diag_sum(jnp.linalg.cholesky(as_float(value)))
         return (self.concentration - 1) * log_det - self._log_normalizer()
 
@@ -599,7 +524,6 @@ class GaussianRandomWalk(Distribution):
 
     scale: Array
     num_steps: int = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, scale: ArrayLike = 1.0, num_steps: int = 1, *, validate_args: bool | None = None
@@ -608,18 +532,8 @@ class GaussianRandomWalk(Distribution):
             raise ValueError(
                 f"GaussianRandomWalk: `num_steps` must be a positive integer; found {num_steps}."
             )
-        v = bool(validate_args)
-        self.scale = validate_param("GaussianRandomWalk", "scale", as_float(scale), C.positive, v)
+        (self.scale,) = self._init_params(validate_args, scale=scale)
         self.num_steps = int(num_steps)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.scale.shape)
 
     @property
     def event_shape(self) -> Shape:
@@ -630,8 +544,7 @@ class GaussianRandomWalk(Distribution):
         return jnp.cumsum(eps, axis=-1) * self.scale[..., None]
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         x = as_float(value)
         steps = jnp.concatenate([x[..., :1], jnp.diff(x, axis=-1)], axis=-1)
         z = steps / self.scale[..., None]
@@ -668,7 +581,6 @@ class MultivariateStudentT(Distribution):
     df: Array
     loc: Array
     scale_tril: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -687,26 +599,9 @@ class MultivariateStudentT(Distribution):
         _check_square("MultivariateStudentT", "scale_tril", tril)
         n = tril.shape[-1]
         loc = _loc_vector("MultivariateStudentT", loc, n)
-        df = as_float(df)
-        batch = jnp.broadcast_shapes(df.shape, loc.shape[:-1], tril.shape[:-2])
-        v = bool(validate_args)
-        name = "MultivariateStudentT"
-        self.df = validate_param(name, "df", jnp.broadcast_to(df, batch), C.positive, v)
-        self.loc = validate_param(
-            name, "loc", jnp.broadcast_to(loc, batch + (n,)), C.real_vector, v
+        self.df, self.loc, self.scale_tril = self._init_params(
+            validate_args, df=df, loc=loc, scale_tril=tril
         )
-        self.scale_tril = validate_param(
-            name, "scale_tril", jnp.broadcast_to(tril, batch + (n, n)), C.lower_cholesky, v
-        )
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.df.shape)
 
     @property
     def event_shape(self) -> Shape:
@@ -721,8 +616,7 @@ class MultivariateStudentT(Distribution):
         return self.loc + scale[..., None] * _matvec(self.scale_tril, eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         n = self.event_shape[0]
         z = _tril_solve(self.scale_tril, value - self.loc)
         maha = jnp.sum(z**2, axis=-1)

@@ -5,15 +5,13 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr, ndtri
 
 from . import _constraints as C
-from ._distribution import Distribution, validate_param, validate_sample
+from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, promote_shapes
 
 
 class Normal(Distribution):
@@ -32,32 +30,18 @@ class Normal(Distribution):
 
     loc: Array
     scale: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self, loc: ArrayLike = 0.0, scale: ArrayLike = 1.0, *, validate_args: bool | None = None
     ):
-        loc, scale = promote_shapes(as_float(loc), as_float(scale))
-        v = bool(validate_args)
-        self.loc = validate_param("Normal", "loc", loc, C.real, v)
-        self.scale = validate_param("Normal", "scale", scale, C.positive, v)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.loc.shape)
+        self.loc, self.scale = self._init_params(validate_args, loc=loc, scale=scale)
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
         return self.loc + self.scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         z = (value - self.loc) / self.scale
         return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi)
 

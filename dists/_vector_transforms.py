@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -22,13 +22,8 @@ class StickBreakingTransform(Transform):
     the ``K-1`` free coordinates of the output.
     """
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.simplex
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.simplex
 
     def _offset(self, k1: int, dtype) -> Array:
         return jnp.log(jnp.arange(k1, 0, -1, dtype=dtype))
@@ -76,13 +71,8 @@ class StickBreakingTransform(Transform):
 class OrderedTransform(Transform):
     """Reals onto increasing vectors: ``y_0 = x_0``, ``y_i = y_(i-1) + exp(x_i)``."""
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.ordered_vector
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.ordered_vector
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -120,13 +110,8 @@ class PermuteTransform(Transform):
             )
         self.permutation = perm
 
-    @property
-    def domain(self) -> C.Constraint:
-        return C.real_vector
-
-    @property
-    def codomain(self) -> C.Constraint:
-        return C.real_vector
+    domain: ClassVar[C.Constraint] = C.real_vector
+    codomain: ClassVar[C.Constraint] = C.real_vector
 
     def __call__(self, x: ArrayLike) -> Array:
         return jnp.take(jnp.asarray(x), self.permutation, axis=-1)

@@ -16,7 +16,7 @@ from jax.scipy.special import logsumexp
 
 from . import _constraints as C
 from ._discrete import Categorical
-from ._distribution import Distribution, validate_param, validate_sample
+from ._distribution import Distribution, validate_sample
 from ._transforms import Transform
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
 from ._util import as_float, is_concrete, sum_rightmost
@@ -42,7 +42,6 @@ class Delta(Distribution):
     v: Array
     log_density: Array
     _event_dim: int = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -67,15 +66,10 @@ class Delta(Distribution):
                 f"Delta: `log_density` of shape {log_density.shape} does not broadcast to "
                 f"the batch shape {batch} of v."
             ) from e
-        v_ = bool(validate_args)
+        self._validate = bool(validate_args)
         self.v = v
-        self.log_density = validate_param("Delta", "log_density", log_density, C.real, v_)
+        self.log_density = self._check_param("log_density", log_density)
         self._event_dim = event_dim
-        self._validate = v_
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
 
     @property
     def batch_shape(self) -> Shape:
@@ -93,8 +87,7 @@ class Delta(Distribution):
         return jnp.broadcast_to(self.v, self.shape(sample_shape))
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         hit = jnp.asarray(value) == self.v
         dtype = self.log_density.dtype
         lp = jnp.where(hit, jnp.zeros((), dtype), jnp.full((), -jnp.inf, dtype))
@@ -125,20 +118,10 @@ class Unit(Distribution):
     support: ClassVar = C.real
 
     log_factor: Array
-    _validate: bool = eqx.field(static=True)
 
     def __init__(self, log_factor: ArrayLike, *, validate_args: bool | None = None):
-        v = bool(validate_args)
+        self._validate = bool(validate_args)
         self.log_factor = as_float(log_factor)
-        self._validate = v
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
-    def batch_shape(self) -> Shape:
-        return tuple(self.log_factor.shape)
 
     @property
     def event_shape(self) -> Shape:
@@ -166,7 +149,6 @@ class ImproperUniform(Distribution):
     _support: C.Constraint
     _batch_shape: Shape = eqx.field(static=True)
     _event_shape: Shape = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -187,10 +169,6 @@ class ImproperUniform(Distribution):
         self._batch_shape = batch_shape
         self._event_shape = event_shape
         self._validate = bool(validate_args)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -215,9 +193,7 @@ class ImproperUniform(Distribution):
         )
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
-        value = jnp.asarray(value)
+        value = self._check_sample(value)
         n = max(value.ndim - len(self._event_shape), 0)
         shape = jnp.broadcast_shapes(self._batch_shape, value.shape[:n])
         dtype = value.dtype if jnp.issubdtype(value.dtype, jnp.floating) else float
@@ -333,7 +309,6 @@ class MixtureSameFamily(_MixtureBase):
 
     mixing_distribution: Categorical
     component_distribution: Distribution
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -360,10 +335,6 @@ class MixtureSameFamily(_MixtureBase):
         self.mixing_distribution = mixing
         self.component_distribution = component_distribution
         self._validate = bool(validate_args)
-
-    @property
-    def validate_args(self) -> bool:
-        return self._validate
 
     @property
     def batch_shape(self) -> Shape:
@@ -430,7 +401,6 @@ class MixtureGeneral(_MixtureBase):
     mixing_distribution: Categorical
     component_distributions: tuple[Distribution, ...]
     _support: C.Constraint | None
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -472,10 +442,6 @@ class MixtureGeneral(_MixtureBase):
         self._validate = bool(validate_args)
 
     @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
     def batch_shape(self) -> Shape:
         shapes = [tuple(c.batch_shape) for c in self.component_distributions]
         return tuple(jnp.broadcast_shapes(tuple(self.mixing_distribution.batch_shape), *shapes))
@@ -498,8 +464,7 @@ class MixtureGeneral(_MixtureBase):
         return jnp.stack([jnp.broadcast_to(a, shape).astype(dtype) for a in arrays], axis=axis)
 
     def _component_log_probs(self, value: Array) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         lps = [_log_prob_in_support(c, value) for c in self.component_distributions]
         shape = jnp.broadcast_shapes(self.batch_shape, *(lp.shape for lp in lps))
         return self._stack(lps, shape)
@@ -589,7 +554,6 @@ class TransformedDistribution(Distribution):
     _in_event_dims: tuple[int, ...] = eqx.field(static=True)
     _batch_shape: Shape = eqx.field(static=True)
     _event_shape: Shape = eqx.field(static=True)
-    _validate: bool = eqx.field(static=True)
 
     def __init__(
         self,
@@ -650,10 +614,6 @@ class TransformedDistribution(Distribution):
         self._validate = bool(validate_args)
 
     @property
-    def validate_args(self) -> bool:
-        return self._validate
-
-    @property
     def batch_shape(self) -> Shape:
         return self._batch_shape
 
@@ -691,8 +651,7 @@ class TransformedDistribution(Distribution):
         return x, intermediates
 
     def log_prob(self, value: ArrayLike) -> Array:
-        if self._validate:
-            value = validate_sample(self, value)
+        value = self._check_sample(value)
         y = jnp.asarray(value)
         lp = jnp.zeros((), as_float(y).dtype)
         for t, e_in in zip(reversed(self.transforms), reversed(self._in_event_dims)):
