@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from jax.core import Tracer
 
-from ._typing import Array, ArrayLike, Shape
+from ._typing import Array, ArrayLike
 
 
 def as_float(x: ArrayLike) -> Array:
@@ -15,13 +15,6 @@ def as_float(x: ArrayLike) -> Array:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         x = x.astype(jnp.result_type(float))
     return x
-
-
-def promote_shapes(*args: ArrayLike, shape: Shape = ()) -> tuple[Array, ...]:
-    """Broadcast all arguments (and ``shape``) to one common shape."""
-    arrays = [jnp.asarray(a) for a in args]
-    out_shape = jnp.broadcast_shapes(shape, *(a.shape for a in arrays))
-    return tuple(jnp.broadcast_to(a, out_shape) for a in arrays)
 
 
 def is_concrete(x: object) -> bool:
