@@ -65,8 +65,9 @@ def _option(**kwargs: Any) -> Any:
 class _Kernel(eqx.Module):
     """Shared configuration of the gradient-based kernels.
 
-    Subclasses implement ``init_state`` and ``step`` and list their per-draw statistics in
-    ``info_fields``.
+    A subclass adds its own option fields, sets ``start`` and ``transition`` to its pure
+    init/step functions, returns the options they take from ``options()``, and lists the
+    per-draw statistics it reports in ``info_fields``.
     """
 
     model: Callable | None = eqx.field(default=None, static=True)
