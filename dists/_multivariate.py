@@ -390,14 +390,33 @@ def _lkj_cvine(key: PRNGKeyArray, eta: Array, d: int, shape: Shape) -> Array:
 
 
 class _LKJBase(Distribution):
-    """Abstract base holding the LKJ parameters shared by LKJCholesky and LKJ."""
+    """The parameters, checks and sampler shared by LKJCholesky and LKJ."""
 
     arg_constraints: ClassVar = {"concentration": C.positive}
     has_rsample: ClassVar[bool] = False
 
-    dimension: eqx.AbstractVar[int]
-    concentration: eqx.AbstractVar[Array]
-    sample_method: eqx.AbstractVar[str]
+    dimension: int = eqx.field(static=True)
+    concentration: Array
+    sample_method: str = eqx.field(static=True)
+
+    def __init__(
+        self,
+        dimension: int,
+        concentration: ArrayLike = 1.0,
+        sample_method: str = "onion",
+        *,
+        validate_args: bool | None = None,
+    ):
+        name = type(self).__name__
+        if int(dimension) < 1:
+            raise ValueError(f"{name}: `dimension` must be a positive integer; found {dimension}.")
+        if sample_method not in ("onion", "cvine"):
+            raise ValueError(
+                f"{name}: `sample_method` must be 'onion' or 'cvine'; found {sample_method!r}."
+            )
+        self.dimension = int(dimension)
+        (self.concentration,) = self._init_params(validate_args, concentration=concentration)
+        self.sample_method = sample_method
 
     @property
     def event_shape(self) -> Shape:
@@ -416,13 +435,6 @@ class _LKJBase(Distribution):
         return _lkj_log_normalizer(self.dimension, self.concentration)
 
 
-def _lkj_check(name: str, dimension: int, method: str) -> None:
-    if int(dimension) < 1:
-        raise ValueError(f"{name}: `dimension` must be a positive integer; found {dimension}.")
-    if method not in ("onion", "cvine"):
-        raise ValueError(f"{name}: `sample_method` must be 'onion' or 'cvine'; found {method!r}.")
-
-
 class LKJCholesky(_LKJBase):
     """LKJ distribution on lower Cholesky factors ``L`` of correlation matrices.
 
@@ -437,23 +449,6 @@ class LKJCholesky(_LKJBase):
     """
 
     support: ClassVar = C.corr_cholesky
-
-    dimension: int = eqx.field(static=True)
-    concentration: Array
-    sample_method: str = eqx.field(static=True)
-
-    def __init__(
-        self,
-        dimension: int,
-        concentration: ArrayLike = 1.0,
-        sample_method: str = "onion",
-        *,
-        validate_args: bool | None = None,
-    ):
-        _lkj_check("LKJCholesky", dimension, sample_method)
-        self.dimension = int(dimension)
-        (self.concentration,) = self._init_params(validate_args, concentration=concentration)
-        self.sample_method = sample_method
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         return self._sample_tril(key, sample_shape)
@@ -477,23 +472,6 @@ class LKJ(_LKJBase):
     """
 
     support: ClassVar = C.corr_matrix
-
-    dimension: int = eqx.field(static=True)
-    concentration: Array
-    sample_method: str = eqx.field(static=True)
-
-    def __init__(
-        self,
-        dimension: int,
-        concentration: ArrayLike = 1.0,
-        sample_method: str = "onion",
-        *,
-        validate_args: bool | None = None,
-    ):
-        _lkj_check("LKJ", dimension, sample_method)
-        self.dimension = int(dimension)
-        (self.concentration,) = self._init_params(validate_args, concentration=concentration)
-        self.sample_method = sample_method
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         tril = self._sample_tril(key, sample_shape)
