@@ -229,7 +229,21 @@ class CorrCholeskyTransform(Transform):
         return _matrix_shape_to_vec(shape, -1, "CorrCholeskyTransform")
 
 
-class CholeskyTransform(Transform):
+class _CholeskyFactor(Transform):
+    """A matrix to its lower Cholesky factor and back; subclasses give the log-det."""
+
+    def __call__(self, x: ArrayLike) -> Array:
+        x = as_float(x)
+        _check_square(type(self).__name__, x)
+        return jnp.linalg.cholesky(x)
+
+    def _inverse(self, y: ArrayLike) -> Array:
+        y = as_float(y)
+        _check_square(f"{type(self).__name__}.inv", y)
+        return _gram(y)
+
+
+class CholeskyTransform(_CholeskyFactor):
     """Positive-definite matrices to their lower Cholesky factors: ``C -> L``, ``C = L L^T``.
 
     The log-det is taken in the lower triangles of ``C`` and ``L``.
@@ -237,16 +251,6 @@ class CholeskyTransform(Transform):
 
     domain: ClassVar[C.Constraint] = C.positive_definite
     codomain: ClassVar[C.Constraint] = C.lower_cholesky
-
-    def __call__(self, x: ArrayLike) -> Array:
-        x = as_float(x)
-        _check_square("CholeskyTransform", x)
-        return jnp.linalg.cholesky(x)
-
-    def _inverse(self, y: ArrayLike) -> Array:
-        y = as_float(y)
-        _check_square("CholeskyTransform.inv", y)
-        return _gram(y)
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         y = as_float(y)
@@ -256,7 +260,7 @@ class CholeskyTransform(Transform):
         return -(n * math.log(2.0) + jnp.sum(order * jnp.log(_diag(y)), -1))
 
 
-class CorrMatrixCholeskyTransform(Transform):
+class CorrMatrixCholeskyTransform(_CholeskyFactor):
     """Correlation matrices to their Cholesky factors.
 
     The log-det is taken in the strictly-lower triangles of the matrix and the factor.
@@ -264,16 +268,6 @@ class CorrMatrixCholeskyTransform(Transform):
 
     domain: ClassVar[C.Constraint] = C.corr_matrix
     codomain: ClassVar[C.Constraint] = C.corr_cholesky
-
-    def __call__(self, x: ArrayLike) -> Array:
-        x = as_float(x)
-        _check_square("CorrMatrixCholeskyTransform", x)
-        return jnp.linalg.cholesky(x)
-
-    def _inverse(self, y: ArrayLike) -> Array:
-        y = as_float(y)
-        _check_square("CorrMatrixCholeskyTransform.inv", y)
-        return _gram(y)
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         y = as_float(y)
