@@ -27,6 +27,7 @@ from jaxtyping import Array
 
 from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
 from ._init import ConstrainFn, PotentialFn, initialize_model
+from ._integrator import flatten_potential
 from ._kernels import _Kernel
 from ._summary import print_summary as _print_summary
 
@@ -61,14 +62,8 @@ class _Program(eqx.Module):
     progress: Any = eqx.field(static=True)
 
 
-def _flat_potential(potential: Callable, template: Any) -> Callable:
-    _, unravel = ravel_pytree(template)
-    return lambda z: potential(unravel(z))
-
-
 def _init_chain(kernel: _Kernel, potential: Callable, z: Any, rng_key: Array) -> ChainState:
-    z_flat, _ = ravel_pytree(z)
-    potential_flat = _flat_potential(potential, z)
+    z_flat, potential_flat, _ = flatten_potential(potential, z)
     kstate = kernel.init_state(z_flat, potential_flat)
     d = z_flat.shape[0]
     imm = jnp.eye(d, dtype=z_flat.dtype) if kernel.dense_mass else jnp.ones(d, z_flat.dtype)
@@ -88,9 +83,8 @@ def _one_chain_loop(
     program: _Program, potential, template, state: ChainState, n_iter, adapting, schedule, chain_id
 ):
     kernel = program.kernel
-    potential_flat = _flat_potential(potential, template)
-    d = ravel_pytree(template)[0].shape[0]
-    dtype = ravel_pytree(template)[0].dtype
+    template_flat, potential_flat, _ = flatten_potential(potential, template)
+    d, dtype = template_flat.shape[0], template_flat.dtype
     buf_z = jnp.zeros((program.num_collect, d), dtype)
     buf_info = {
         f: jnp.zeros(program.num_collect, _INFO_DTYPES.get(f, dtype)) for f in kernel.info_fields
