@@ -14,15 +14,19 @@ from ._typing import Array, ArrayLike, Shape
 from ._util import as_float, is_concrete, sum_rightmost
 
 
-class IdentityTransform(Transform):
-    """``y = x``."""
-
-    domain: ClassVar[C.Constraint] = C.real
-    codomain: ClassVar[C.Constraint] = C.real
+class _Increasing(Transform):
+    """A strictly increasing elementwise transform (its derivative has sign +1)."""
 
     @property
     def sign(self) -> Array:
         return jnp.asarray(1)
+
+
+class IdentityTransform(_Increasing):
+    """``y = x``."""
+
+    domain: ClassVar[C.Constraint] = C.real
+    codomain: ClassVar[C.Constraint] = C.real
 
     def __call__(self, x: ArrayLike) -> Array:
         return jnp.asarray(x)
@@ -35,15 +39,11 @@ class IdentityTransform(Transform):
         return jnp.zeros_like(x)
 
 
-class ExpTransform(Transform):
+class ExpTransform(_Increasing):
     """``y = exp(x)``: reals onto the positive reals (floored at the smallest normal)."""
 
     domain: ClassVar[C.Constraint] = C.real
     codomain: ClassVar[C.Constraint] = C.positive
-
-    @property
-    def sign(self) -> Array:
-        return jnp.asarray(1)
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -134,7 +134,7 @@ class AffineTransform(Transform):
         return tuple(jnp.broadcast_shapes(tuple(shape), self.loc.shape, self.scale.shape))
 
 
-class SigmoidTransform(Transform):
+class SigmoidTransform(_Increasing):
     """``y = 1 / (1 + exp(-x))``: reals onto the unit interval.
 
     The output is clipped to ``[tiny, 1 - eps]`` so it stays strictly inside ``(0, 1)``
@@ -143,10 +143,6 @@ class SigmoidTransform(Transform):
 
     domain: ClassVar[C.Constraint] = C.real
     codomain: ClassVar[C.Constraint] = C.unit_interval
-
-    @property
-    def sign(self) -> Array:
-        return jnp.asarray(1)
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -167,15 +163,11 @@ def _log_one_minus_tanh_sq(x: Array) -> Array:
     return 2.0 * (math.log(2.0) - x - jax.nn.softplus(-2.0 * x))
 
 
-class TanhTransform(Transform):
+class TanhTransform(_Increasing):
     """``y = tanh(x)``: reals onto ``(-1, 1)`` (clipped to ``±(1 - eps)``)."""
 
     domain: ClassVar[C.Constraint] = C.real
     codomain: ClassVar[C.Constraint] = C.open_interval(-1.0, 1.0)
-
-    @property
-    def sign(self) -> Array:
-        return jnp.asarray(1)
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
@@ -196,15 +188,11 @@ def _softplus_inverse(y: Array) -> Array:
     return y + jnp.log(-jnp.expm1(-y))
 
 
-class SoftplusTransform(Transform):
+class SoftplusTransform(_Increasing):
     """``y = log(1 + exp(x))``: reals onto the positive reals."""
 
     domain: ClassVar[C.Constraint] = C.real
     codomain: ClassVar[C.Constraint] = C.positive
-
-    @property
-    def sign(self) -> Array:
-        return jnp.asarray(1)
 
     def __call__(self, x: ArrayLike) -> Array:
         return jax.nn.softplus(as_float(x))
