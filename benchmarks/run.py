@@ -307,6 +307,8 @@ def _fmt_run(r):
 def _t(x: float) -> str:
     if x != x:
         return "—"
+    if x < 0:  # a difference of two noisy times can come out negative
+        return "−" + _t(-x)
     if x >= 100:
         return f"{x:.0f} s"
     if x >= 1:
