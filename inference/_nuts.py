@@ -37,6 +37,15 @@ is one 2-D array; a leaf is the potential, the new leaf rows, one reduction for 
 product, one small kernel for every exp/log, uniform draw and decision, and one kernel that
 writes the new state (``lax.optimization_barrier`` marks what to materialise once); and the
 uniforms come from an unrolled counter-based Threefry (JAX lowers its own as a rolled loop).
+
+On a larger model the leaf has more than 8 kernels, and XLA:CPU walks them as a graph: when
+more than 8 are ready at once it hands half of them to its thread pool, which on two cores
+costs some 25 microseconds per step. The kernels ready at the start of a step are those that
+read only the loop state. The drift ``z + eps * M^{-1} p`` is cheap, so XLA would copy it into
+each of the model's first kernels (one per constraining transform, say), all of them ready at
+once; so the drift divides by the diagonal mass, which XLA computes once. On the HMM
+benchmark this takes the kernels ready at the start of a leaf from 15 to 8, and (with a
+leaner stick-breaking transform) the time per step from 109 to 80 microseconds.
 """
 
 from __future__ import annotations
@@ -137,6 +146,7 @@ def _leaf_step(
     ckey: Array,
     step_size: Array,
     inverse_mass_matrix: Array,
+    mass: Array | None,
     energy_0: Array,
     max_delta_energy: Array,
     d: int,
@@ -160,7 +170,14 @@ def _leaf_step(
     # Leapfrog (velocity Verlet) from the end being extended: the one potential evaluation.
     eps = jnp.where(go_right, step_size, -step_size)
     p_half = end[1, :d] - (0.5 * eps) * end[3, :d]
-    z = end[0, :d] + eps * velocity(inverse_mass_matrix, p_half)
+    if mass is None:
+        z = end[0, :d] + eps * velocity(inverse_mass_matrix, p_half)
+    else:
+        # Divided by the diagonal mass rather than multiplied by its inverse: XLA copies a
+        # cheap producer into every kernel that reads it, but not a division. So z is
+        # computed once, instead of again inside each of the model's first kernels, where
+        # every copy would be a kernel with no input from this step (see Speed).
+        z = end[0, :d] + eps * (p_half / mass)
     potential, z_grad = potential_and_grad(z)
     p = p_half - (0.5 * eps) * z_grad
     v = velocity(inverse_mass_matrix, p)
@@ -443,6 +460,8 @@ def nuts_kernel(
             ckey=ckey,
             step_size=step_size,
             inverse_mass_matrix=imm,
+            # Computed outside the loop, so XLA cannot fold it back into a product.
+            mass=1.0 / imm if imm.ndim == 1 else None,
             energy_0=energy_0,
             max_delta_energy=max_delta_energy,
             d=d,
