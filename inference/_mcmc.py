@@ -27,7 +27,7 @@ from jaxtyping import Array
 
 from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
 from ._init import ConstrainFn, PotentialFn, initialize_model
-from ._integrator import flatten_potential
+from ._integrator import counter_split, flatten_potential
 from ._kernels import _Kernel
 from ._summary import print_summary as _print_summary
 
@@ -85,15 +85,16 @@ def _one_chain_loop(
     kernel = program.kernel
     template_flat, potential_flat, _ = flatten_potential(potential, template)
     d, dtype = template_flat.shape[0], template_flat.dtype
-    buf_z = jnp.zeros((program.num_collect, d), dtype)
-    buf_info = {
-        f: jnp.zeros(program.num_collect, _INFO_DTYPES.get(f, dtype)) for f in kernel.info_fields
-    }
+    # One spare row at the end takes the draws that are not kept (warm-up, thinning), so
+    # that every iteration writes its row without reading the old one.
+    n_rows = program.num_collect + 1
+    buf_z = jnp.zeros((n_rows, d), dtype)
+    buf_info = {f: jnp.zeros(n_rows, _INFO_DTYPES.get(f, dtype)) for f in kernel.info_fields}
     tick = jnp.maximum(n_iter // 50, 1)
 
     def body(i, carry):
         st, bz, bi = carry
-        key, sub = jax.random.split(st.rng_key)
+        key, sub = counter_split(st.rng_key)
         kstate, info = kernel.step(
             sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
         )
@@ -118,10 +119,10 @@ def _one_chain_loop(
         st = ChainState(kstate, adapt, key, st.iteration + 1)
         j = i // program.thinning
         write = (~adapting) & (i % program.thinning == 0) & (j < program.num_collect)
-        jj = jnp.minimum(j, program.num_collect - 1)
-        bz = bz.at[jj].set(jnp.where(write, kstate.z, bz[jj]))
+        row = jnp.where(write, j, program.num_collect)
+        bz = jax.lax.dynamic_update_index_in_dim(bz, kstate.z, row, 0)
         bi = {
-            k: v.at[jj].set(jnp.where(write, jnp.asarray(info[k], v.dtype), v[jj]))
+            k: jax.lax.dynamic_update_index_in_dim(v, jnp.asarray(info[k], v.dtype), row, 0)
             for k, v in bi.items()
         }
         if program.progress is not None:
@@ -135,6 +136,8 @@ def _one_chain_loop(
         return st, bz, bi
 
     state, buf_z, buf_info = jax.lax.fori_loop(0, n_iter, body, (state, buf_z, buf_info))
+    buf_z = buf_z[:-1]
+    buf_info = {k: v[:-1] for k, v in buf_info.items()}
     state = eqx.tree_at(
         lambda s: s.adapt, state, jax.lax.cond(adapting, adapt_final, lambda a: a, state.adapt)
     )
