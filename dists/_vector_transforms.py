@@ -28,12 +28,20 @@ class StickBreakingTransform(Transform):
     def _offset(self, k1: int, dtype) -> Array:
         return jnp.log(jnp.arange(k1, 0, -1, dtype=dtype))
 
+    def _log_fractions(self, x: Array) -> tuple[Array, Array]:
+        """``(log z, log(1 - z))`` from one softplus: ``log z = t - softplus(t)``.
+
+        One exp/log per coordinate rather than two keeps the transform and its gradient to
+        few kernels, which matters inside a sampler's leapfrog loop.
+        """
+        t = x - self._offset(x.shape[-1], x.dtype)
+        log_1mz = -jax.nn.softplus(t)
+        return t + log_1mz, log_1mz
+
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
         _check_event_rank("StickBreakingTransform", x, 1)
-        t = x - self._offset(x.shape[-1], x.dtype)
-        log_z = -jax.nn.softplus(-t)
-        log_1mz = -jax.nn.softplus(t)
+        log_z, log_1mz = self._log_fractions(x)
         # Work in log space: the remaining stick can be far below float precision of 1.
         log_rest = _exclusive_cumsum(log_1mz)
         log_y = jnp.concatenate([log_z + log_rest, jnp.sum(log_1mz, -1, keepdims=True)], -1)
@@ -51,10 +59,7 @@ class StickBreakingTransform(Transform):
         return jnp.log(head) - jnp.log(tail) + self._offset(y.shape[-1] - 1, y.dtype)
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
-        x = as_float(x)
-        t = x - self._offset(x.shape[-1], x.dtype)
-        log_z = -jax.nn.softplus(-t)
-        log_1mz = -jax.nn.softplus(t)
+        log_z, log_1mz = self._log_fractions(as_float(x))
         return jnp.sum(log_z + log_1mz + _exclusive_cumsum(log_1mz), -1)
 
     def forward_shape(self, shape: Shape) -> Shape:
