@@ -132,10 +132,12 @@ def hmc_kernel(
     p = sample_momentum(key_p, imm, z)
     start = IntegratorState(z, p, velocity(imm, p), state.potential_energy, state.z_grad)
     energy_0 = state.potential_energy + kinetic_energy(imm, p)
-    if num_steps is not None:
-        end = lax.fori_loop(0, num_steps, lambda _, s: leapfrog(vg, s, step_size, imm), start)
-    else:
-        end = lax.fori_loop(0, n, lambda _, s: leapfrog(vg, s, step_size, imm), start)
+    mass = 1.0 / imm if imm.ndim == 1 else None  # outside the loop (see drift)
+
+    def step(_, s: IntegratorState) -> IntegratorState:
+        return leapfrog(vg, s, step_size, imm, mass)
+
+    end = lax.fori_loop(0, num_steps if num_steps is not None else n, step, start)
     energy = end.potential_energy + 0.5 * jnp.dot(end.p, end.v)
     delta = jnp.where(jnp.isfinite(energy), energy - energy_0, jnp.inf)
     accept_prob = jnp.minimum(jnp.exp(-delta), 1.0)

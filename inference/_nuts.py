@@ -68,6 +68,7 @@ from ._integrator import (
     counter_key,
     counter_normal,
     counter_uniform,
+    drift,
     evaluate_position,
     make_value_and_grad,
     momentum_factor,
@@ -170,14 +171,7 @@ def _leaf_step(
     # Leapfrog (velocity Verlet) from the end being extended: the one potential evaluation.
     eps = jnp.where(go_right, step_size, -step_size)
     p_half = end[1, :d] - (0.5 * eps) * end[3, :d]
-    if mass is None:
-        z = end[0, :d] + eps * velocity(inverse_mass_matrix, p_half)
-    else:
-        # Divided by the diagonal mass rather than multiplied by its inverse: XLA copies a
-        # cheap producer into every kernel that reads it, but not a division. So z is
-        # computed once, instead of again inside each of the model's first kernels, where
-        # every copy would be a kernel with no input from this step (see Speed).
-        z = end[0, :d] + eps * (p_half / mass)
+    z = drift(end[0, :d], p_half, eps, inverse_mass_matrix, mass)
     potential, z_grad = potential_and_grad(z)
     p = p_half - (0.5 * eps) * z_grad
     v = velocity(inverse_mass_matrix, p)
@@ -460,7 +454,7 @@ def nuts_kernel(
             ckey=ckey,
             step_size=step_size,
             inverse_mass_matrix=imm,
-            # Computed outside the loop, so XLA cannot fold it back into a product.
+            # Outside the loop, so that XLA cannot fold it back into a product (see drift).
             mass=1.0 / imm if imm.ndim == 1 else None,
             energy_0=energy_0,
             max_delta_energy=max_delta_energy,
