@@ -5,7 +5,8 @@
     python benchmarks/run.py --only hmm eight_schools --frameworks Effax
 
 For each model and framework one MCMC object runs ``warmup()`` then ``run()`` for seed 0
-(which compiles) and then for each timed seed (a new key, the same data). JAX's own
+(which compiles) and then for each timed seed (a new key, the same data); the timed runs
+alternate between the frameworks. JAX's own
 monitoring events say how much of each run was spent tracing, lowering and compiling;
 NumPyro 0.22 compiles its sampling loop again on every call with ``progress_bar=False``
 (fixed upstream by pyro-ppl/numpyro#2171), so a repeated run's net time excludes that.
@@ -262,7 +263,7 @@ def value_and_grad_timer(framework: Framework, model, args, n: int):
 def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats, vg_calls, log):
     np_model, fx_model, make_data, params = BENCHMARKS[name]
     args = tuple(make_data())
-    out = {}
+    setups = []
     for fw in frameworks:
         model = np_model if isinstance(fw, NumPyro) else fx_model
         mcmc = fw.mcmc(model, num_warmup, num_samples)
@@ -271,16 +272,22 @@ def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats,
         # The gradient is timed right after each timed run, so that the per-step time and the
         # gradient's cost are medians taken under the same conditions.
         vg_timer = value_and_grad_timer(fw, model, args, vg_calls[name])
-        timed, vg_times = [], []
-        for s in timed_seeds:
-            # The same key again repeats the same work: only the timing differs.
-            for _ in range(repeats.get(name, 1)):
-                r = one_run(fw, mcmc, args, s, params)
-                vg_times.append(vg_timer())
-                log(f"  {fw.name:8s} seed {s}: {_fmt_run(r)}")
-                timed.append(r)
-        if not vg_times:  # --quick: no timed seeds
-            vg_times = [vg_timer() for _ in range(3)]
+        setups.append({"fw": fw, "mcmc": mcmc, "first": first, "vg_timer": vg_timer})
+        setups[-1].update(timed=[], vg_times=[])
+    # The timed runs alternate between the frameworks, so that a slow spell of this shared
+    # machine falls on both rather than on whichever ran then.
+    for s in timed_seeds:
+        # The same key again repeats the same work: only the timing differs.
+        for _ in range(repeats.get(name, 1)):
+            for su in setups:
+                r = one_run(su["fw"], su["mcmc"], args, s, params)
+                su["vg_times"].append(su["vg_timer"]())
+                log(f"  {su['fw'].name:8s} seed {s}: {_fmt_run(r)}")
+                su["timed"].append(r)
+    out = {}
+    for su in setups:
+        fw, first, timed = su["fw"], su["first"], su["timed"]
+        vg_times = su["vg_times"] or [su["vg_timer"]() for _ in range(3)]  # --quick
         # With no timed seeds (--quick) the first run's net figures stand in for them.
         runs = timed or [first]
         med = lambda f: statistics.median(f(r) for r in runs)  # noqa: E731
