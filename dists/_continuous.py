@@ -20,6 +20,7 @@ from jax.scipy.special import expit, logit, ndtr, ndtri
 from . import _constraints as C
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
+from ._util import softplus
 
 EULER_GAMMA = 0.5772156649015329
 _LOG_2PI = math.log(2 * math.pi)
@@ -412,7 +413,7 @@ class Logistic(Distribution):
     def log_prob(self, value: ArrayLike) -> Array:
         value = self._check_sample(value)
         z = (jnp.asarray(value) - self.loc) / self.scale
-        return -z - jnp.log(self.scale) - 2 * jax.nn.softplus(-z)
+        return -z - jnp.log(self.scale) - 2 * softplus(-z)
 
     @property
     def mean(self) -> Array:

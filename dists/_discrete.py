@@ -13,13 +13,13 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.nn import log_sigmoid, log_softmax, sigmoid, softmax, softplus
+from jax.nn import log_sigmoid, log_softmax, sigmoid, softmax
 from jax.scipy.special import betainc, gammaincc, gammaln, xlog1py, xlogy
 
 from . import _constraints as C
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, clamp_probs, is_concrete
+from ._util import as_float, clamp_probs, is_concrete, softplus
 
 
 def _betaln(a: Array, b: Array) -> Array:

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from . import _constraints as C
 from ._transforms import Transform, _eps, _tiny
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float, is_concrete, sum_rightmost
+from ._util import as_float, is_concrete, softplus, sum_rightmost
 
 
 class _Increasing(Transform):
@@ -155,12 +155,12 @@ class SigmoidTransform(_Increasing):
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         x = as_float(x)
-        return -jax.nn.softplus(-x) - jax.nn.softplus(x)
+        return -softplus(-x) - softplus(x)
 
 
 def _log_one_minus_tanh_sq(x: Array) -> Array:
     """``log(1 - tanh(x)^2)``, stable for large ``|x|``."""
-    return 2.0 * (math.log(2.0) - x - jax.nn.softplus(-2.0 * x))
+    return 2.0 * (math.log(2.0) - x - softplus(-2.0 * x))
 
 
 class TanhTransform(_Increasing):
@@ -195,13 +195,13 @@ class SoftplusTransform(_Increasing):
     codomain: ClassVar[C.Constraint] = C.positive
 
     def __call__(self, x: ArrayLike) -> Array:
-        return jax.nn.softplus(as_float(x))
+        return softplus(as_float(x))
 
     def _inverse(self, y: ArrayLike) -> Array:
         return _softplus_inverse(as_float(y))
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
-        return -jax.nn.softplus(-as_float(x))
+        return -softplus(-as_float(x))
 
 
 class PowerTransform(Transform):

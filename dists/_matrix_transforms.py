@@ -20,7 +20,7 @@ from . import _constraints as C
 from ._elementwise_transforms import _log_one_minus_tanh_sq
 from ._transforms import Transform, _check_event_rank, _eps
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float
+from ._util import as_float, softplus
 
 
 def _tril_n(size: int, diagonal: int, who: str) -> int:
@@ -142,7 +142,7 @@ class ScaledUnitLowerCholeskyTransform(Transform):
         _check_event_rank("ScaledUnitLowerCholeskyTransform", x, 1)
         n = _tril_n(x.shape[-1], 0, "ScaledUnitLowerCholeskyTransform")
         m = x.shape[-1] - n
-        s = jax.nn.softplus(x[..., m:])
+        s = softplus(x[..., m:])
         i = np.arange(n)
         return (vec_to_tril_matrix(x[..., :m], -1) * s[..., None]).at[..., i, i].set(s)
 
@@ -159,8 +159,8 @@ class ScaledUnitLowerCholeskyTransform(Transform):
         n = _tril_n(x.shape[-1], 0, "ScaledUnitLowerCholeskyTransform")
         x_diag = x[..., x.shape[-1] - n :]
         # Row i has i strictly-lower entries, each scaled by s_i; d s_i / d x_i = sigmoid.
-        log_s = jnp.log(jax.nn.softplus(x_diag))
-        return jnp.sum(jnp.arange(n, dtype=x.dtype) * log_s - jax.nn.softplus(-x_diag), -1)
+        log_s = jnp.log(softplus(x_diag))
+        return jnp.sum(jnp.arange(n, dtype=x.dtype) * log_s - softplus(-x_diag), -1)
 
     def forward_shape(self, shape: Shape) -> Shape:
         return _vec_shape_to_matrix(shape, 0, "ScaledUnitLowerCholeskyTransform")

@@ -32,3 +32,25 @@ def sum_rightmost(x: Array, n: int) -> Array:
 def clamp_probs(p: Array) -> Array:
     eps = jnp.finfo(jnp.result_type(p)).eps
     return jnp.clip(p, eps, 1.0 - eps)
+
+
+@jax.custom_jvp
+def softplus(x: ArrayLike) -> Array:
+    """``log(1 + exp(x))``, computed as ``max(x, 0) + log1p(exp(-|x|))``.
+
+    ``jax.nn.softplus`` is ``logaddexp(x, 0)``, whose derivative takes a second exp. Here the
+    derivative ``sigmoid(x)`` reuses ``exp(-|x|)``, so a log density and its gradient cost
+    one exp and one log1p per element (for a Bernoulli likelihood over many observations,
+    that is most of the work outside the matrix products).
+    """
+    x = jnp.asarray(x)
+    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
+@softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    x = jnp.asarray(x)
+    e = jnp.exp(-jnp.abs(x))
+    sigmoid = jnp.where(x >= 0, 1.0, e) / (1.0 + e)
+    return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * t

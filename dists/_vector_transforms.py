@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from . import _constraints as C
 from ._transforms import Transform, _check_event_rank, _exclusive_cumsum, _tiny
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float, is_concrete
+from ._util import as_float, is_concrete, softplus
 
 
 class StickBreakingTransform(Transform):
@@ -35,7 +34,7 @@ class StickBreakingTransform(Transform):
         few kernels, which matters inside a sampler's leapfrog loop.
         """
         t = x - self._offset(x.shape[-1], x.dtype)
-        log_1mz = -jax.nn.softplus(t)
+        log_1mz = -softplus(t)
         return t + log_1mz, log_1mz
 
     def __call__(self, x: ArrayLike) -> Array:
