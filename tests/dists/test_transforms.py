@@ -683,3 +683,26 @@ def test_vmap_over_affine_params():
     g = jax.grad(lambda t: jnp.sum(t(jnp.asarray([1.0, 2.0]))))(T.AffineTransform(0.0, 1.0))
     np.testing.assert_allclose(g.scale, 3.0)
     np.testing.assert_allclose(g.loc, 2.0)
+
+
+# --- softplus with a cheap derivative ---------------------------------------------------
+
+
+def test_softplus_matches_scipy_and_its_derivatives():
+    import scipy.special
+
+    from dists._util import softplus
+
+    x = np.array([-800.0, -50.0, -3.0, -1e-3, 0.0, 1e-3, 2.5, 30.0, 800.0])
+    xj = jnp.asarray(x, jnp.float64)
+    # log(1 + e^x) = logaddexp(0, x), and its first two derivatives are sigmoid(x) and
+    # sigmoid(x) sigmoid(-x).
+    np.testing.assert_allclose(softplus(xj), np.logaddexp(0.0, x), rtol=1e-14, atol=1e-300)
+    d1 = jax.vmap(jax.grad(softplus))(xj)
+    np.testing.assert_allclose(d1, scipy.special.expit(x), rtol=1e-14, atol=1e-300)
+    d2 = jax.vmap(jax.grad(jax.grad(softplus)))(xj)
+    expected = scipy.special.expit(x) * scipy.special.expit(-x)
+    np.testing.assert_allclose(d2, expected, rtol=1e-12, atol=1e-300)
+    assert float(d1[4]) == 0.5
+    assert softplus(jnp.float32(1.0)).dtype == jnp.float32
+    assert float(softplus(jnp.inf)) == np.inf and float(softplus(-jnp.inf)) == 0.0
