@@ -45,7 +45,7 @@ read only the loop state. The drift ``z + eps * M^{-1} p`` is cheap, so XLA woul
 each of the model's first kernels (one per constraining transform, say), all of them ready at
 once; so the drift divides by the diagonal mass, which XLA computes once. On the HMM
 benchmark this takes the kernels ready at the start of a leaf from 15 to 8, and (with a
-leaner stick-breaking transform) the time per step from 109 to 80 microseconds.
+leaner stick-breaking transform) the time per step from 109 to 80-90 microseconds.
 """
 
 from __future__ import annotations
