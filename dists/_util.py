@@ -34,6 +34,12 @@ def clamp_probs(p: Array) -> Array:
     return jnp.clip(p, eps, 1.0 - eps)
 
 
+def _softplus_and_exp(x: Array) -> tuple[Array, Array]:
+    """``(softplus(x), exp(-|x|))``: the value, and the exp its derivative reuses."""
+    e = jnp.exp(-jnp.abs(x))
+    return jnp.maximum(x, 0) + jnp.log1p(e), e
+
+
 @jax.custom_jvp
 def softplus(x: ArrayLike) -> Array:
     """``log(1 + exp(x))``, computed as ``max(x, 0) + log1p(exp(-|x|))``.
@@ -43,14 +49,13 @@ def softplus(x: ArrayLike) -> Array:
     one exp and one log1p per element (for a Bernoulli likelihood over many observations,
     that is most of the work outside the matrix products).
     """
-    x = jnp.asarray(x)
-    return jnp.maximum(x, 0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+    return _softplus_and_exp(jnp.asarray(x))[0]
 
 
 @softplus.defjvp
 def _softplus_jvp(primals, tangents):
     (x,), (t,) = primals, tangents
     x = jnp.asarray(x)
-    e = jnp.exp(-jnp.abs(x))
+    value, e = _softplus_and_exp(x)
     sigmoid = jnp.where(x >= 0, 1.0, e) / (1.0 + e)
-    return jnp.maximum(x, 0) + jnp.log1p(e), sigmoid * t
+    return value, sigmoid * t
