@@ -22,6 +22,7 @@ from ._integrator import (
     evaluate_position,
     kinetic_energy,
     leapfrog,
+    loop_mass,
     make_value_and_grad,
     sample_momentum,
     velocity,
@@ -132,7 +133,7 @@ def hmc_kernel(
     p = sample_momentum(key_p, imm, z)
     start = IntegratorState(z, p, velocity(imm, p), state.potential_energy, state.z_grad)
     energy_0 = state.potential_energy + kinetic_energy(imm, p)
-    mass = 1.0 / imm if imm.ndim == 1 else None  # outside the loop (see drift)
+    mass = loop_mass(imm)
 
     def step(_, s: IntegratorState) -> IntegratorState:
         return leapfrog(vg, s, step_size, imm, mass)

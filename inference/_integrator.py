@@ -223,6 +223,15 @@ def counter_normal(ckey: Array, c0: ArrayLike, c1: ArrayLike, dtype: Any) -> Arr
     return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos((2.0 * math.pi) * u2)
 
 
+def loop_mass(inverse_mass_matrix: Array) -> Array | None:
+    """The ``mass`` argument of :func:`drift`: ``1 / inverse_mass_matrix`` when diagonal.
+
+    Compute it before the leapfrog loop, so that XLA cannot fold the division in
+    :func:`drift` back into a product. ``None`` for a dense matrix.
+    """
+    return 1.0 / inverse_mass_matrix if inverse_mass_matrix.ndim == 1 else None
+
+
 def drift(
     z: Array,
     p: Array,
@@ -232,8 +241,8 @@ def drift(
 ) -> Array:
     """The position update ``z + step_size * M^{-1} p`` of a leapfrog step.
 
-    Inside a leapfrog loop, pass ``mass = 1 / inverse_mass_matrix`` (diagonal), computed
-    once outside the loop: the update then divides by it. XLA copies a cheap elementwise
+    Inside a leapfrog loop, pass ``mass = loop_mass(inverse_mass_matrix)``, computed once
+    outside the loop: the update then divides by it. XLA copies a cheap elementwise
     producer into every kernel that reads its value, but not a division, so the new ``z`` is
     computed once rather than inside each of the model's first kernels. Copied, those
     kernels all become ready together at the start of the step, and more than 8 ready kernels

@@ -70,6 +70,7 @@ from ._integrator import (
     counter_uniform,
     drift,
     evaluate_position,
+    loop_mass,
     make_value_and_grad,
     momentum_factor,
     velocity,
@@ -454,8 +455,7 @@ def nuts_kernel(
             ckey=ckey,
             step_size=step_size,
             inverse_mass_matrix=imm,
-            # Outside the loop, so that XLA cannot fold it back into a product (see drift).
-            mass=1.0 / imm if imm.ndim == 1 else None,
+            mass=loop_mass(imm),
             energy_0=energy_0,
             max_delta_energy=max_delta_energy,
             d=d,
