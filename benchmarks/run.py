@@ -272,8 +272,16 @@ def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats,
         # The gradient is timed right after each timed run, so that the per-step time and the
         # gradient's cost are medians taken under the same conditions.
         vg_timer = value_and_grad_timer(fw, model, args, vg_calls[name])
-        setups.append({"fw": fw, "mcmc": mcmc, "first": first, "vg_timer": vg_timer})
-        setups[-1].update(timed=[], vg_times=[])
+        setups.append(
+            {
+                "fw": fw,
+                "mcmc": mcmc,
+                "first": first,
+                "vg_timer": vg_timer,
+                "timed": [],
+                "vg_times": [],
+            }
+        )
     # The timed runs alternate between the frameworks, so that a slow spell of this shared
     # machine falls on both rather than on whichever ran then.
     for s in timed_seeds:
