@@ -9,18 +9,21 @@ start for dual averaging.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._integrator import (
+    IntegratorState,
     _check_inverse_mass_matrix,
-    init_integrator_state,
     kinetic_energy,
     leapfrog,
     make_value_and_grad,
     sample_momentum,
+    velocity,
 )
 
 
@@ -46,6 +49,12 @@ def find_reasonable_step_size(
         The step size found, a scalar of the position's dtype. A non-finite energy counts as
         rejection, so the step halves away from regions where the potential is NaN.
 
+    The whole search is one ``lax.while_loop`` with the potential's gradient written once,
+    in its body: round 0 is a leapfrog step of size zero from a zero gradient, which only
+    evaluates the potential and gradient at the start; round 1 tries ``step_size`` and
+    fixes the direction; later rounds double or halve. Compiled inside a sampler, that is
+    one copy of the model's gradient instead of three.
+
     Example:
         >>> import jax, jax.numpy as jnp
         >>> eps = find_reasonable_step_size(
@@ -62,29 +71,48 @@ def find_reasonable_step_size(
     _check_inverse_mass_matrix(imm, z.shape[0])
     vg = make_value_and_grad(potential_fn_flat, dtype)
     p = sample_momentum(key, imm, z)
-    point = init_integrator_state(vg, z, p, imm)
-    energy_0 = point.potential_energy + kinetic_energy(imm, p)
+    zero = jnp.zeros((), dtype)
+    # Before round 0 the start point's potential and gradient are unknown; a zero-size step
+    # from a zero gradient leaves z and p as they are and evaluates them.
+    unknown = IntegratorState(z, p, velocity(imm, p), zero, jnp.zeros_like(z))
     log_half = jnp.log(jnp.asarray(0.5, dtype))
-
-    def log_ratio(eps: Array) -> Array:
-        new = leapfrog(vg, point, eps, imm)
-        delta = energy_0 - (new.potential_energy + kinetic_energy(imm, new.p))
-        return jnp.where(jnp.isnan(delta), -jnp.inf, delta)
-
+    log_two = jnp.log(jnp.asarray(2.0, dtype))
     eps0 = jnp.asarray(step_size, dtype)
-    direction = jnp.where(log_ratio(eps0) > log_half, 1.0, -1.0).astype(dtype)
 
-    def keep_going(carry: tuple[Array, Array, Array]) -> Array:
-        eps, ratio, i = carry
+    class Search(NamedTuple):
+        start: IntegratorState  # the start point, evaluated after round 0
+        energy: Array  # its Hamiltonian
+        eps: Array  # the step size last tried
+        log_ratio: Array  # log Metropolis ratio of that step
+        direction: Array  # +1 doubling, -1 halving (set in round 1)
+        round: Array
+
+    def keep_going(s: Search) -> Array:
         # Continue while (ratio) ^ direction > 2 ^ -direction, as in Algorithm 4.
-        crossing = direction * ratio > -direction * jnp.log(jnp.asarray(2.0, dtype))
-        finite = (eps > jnp.finfo(dtype).tiny) & (eps < jnp.finfo(dtype).max / 4)
-        return crossing & finite & (i < max_iterations)
+        crossing = s.direction * s.log_ratio > -s.direction * log_two
+        finite = (s.eps > jnp.finfo(dtype).tiny) & (s.eps < jnp.finfo(dtype).max / 4)
+        return (s.round < 2) | (crossing & finite & (s.round - 2 < max_iterations))
 
-    def step(carry: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
-        eps, _, i = carry
-        eps = eps * jnp.exp2(direction)
-        return eps, log_ratio(eps), i + 1
+    def step(s: Search) -> Search:
+        first, second = s.round == 0, s.round == 1
+        eps = jnp.where(first, zero, jnp.where(second, eps0, s.eps * jnp.exp2(s.direction)))
+        new = leapfrog(vg, s.start, eps, imm)
+        energy = new.potential_energy + kinetic_energy(imm, jnp.where(first, s.start.p, new.p))
+        delta = s.energy - energy
+        log_ratio = jnp.where(jnp.isnan(delta), -jnp.inf, delta)
+        direction = jnp.where(log_ratio > log_half, 1.0, -1.0).astype(dtype)
+        # Round 0 keeps the start's own momentum (not p - 0 * grad, NaN for an infinite grad).
+        evaluated = IntegratorState(
+            s.start.z, s.start.p, s.start.v, new.potential_energy, new.z_grad
+        )
+        return Search(
+            start=jax.tree.map(lambda a, b: jnp.where(first, a, b), evaluated, s.start),
+            energy=jnp.where(first, energy, s.energy),
+            eps=jnp.where(first, eps0, eps),
+            log_ratio=log_ratio,
+            direction=jnp.where(second, direction, s.direction),
+            round=s.round + 1,
+        )
 
-    eps, _, _ = lax.while_loop(keep_going, step, (eps0, log_ratio(eps0), jnp.zeros((), jnp.int32)))
-    return eps
+    init = Search(unknown, zero, eps0, zero, jnp.ones((), dtype), jnp.zeros((), jnp.int32))
+    return lax.while_loop(keep_going, step, init).eps
