@@ -84,12 +84,20 @@ def warmup_schedule(
         >>> [int(t) + 1 for t in s[:, 1].nonzero()[0]]  # ends of the slow windows
         [100, 150, 250, 450, 950]
     """
+    return jnp.asarray(warmup_schedule_np(num_warmup, init_buffer, term_buffer, base_window))
+
+
+def warmup_schedule_np(
+    num_warmup: int, init_buffer: int = 75, term_buffer: int = 50, base_window: int = 25
+) -> np.ndarray:
+    """:func:`warmup_schedule` as a NumPy array (the driver passes it straight into its
+    compiled loop, with no device transfer program of its own)."""
     if not isinstance(num_warmup, int) or num_warmup < 0:
         raise ValueError(f"num_warmup must be a Python int >= 0, got {num_warmup!r}.")
     kind = np.zeros(num_warmup, np.int32)
     end = np.zeros(num_warmup, np.int32)
     if num_warmup < 20:
-        return jnp.asarray(np.stack([kind, end], axis=1).reshape(num_warmup, 2))
+        return np.stack([kind, end], axis=1).reshape(num_warmup, 2)
     if init_buffer + base_window + term_buffer > num_warmup:
         init_buffer = int(0.15 * num_warmup)
         term_buffer = int(0.1 * num_warmup)
@@ -107,7 +115,7 @@ def warmup_schedule(
         next_end = next_end + size
         if next_end != slow_end - 1 and next_end + 2 * size >= slow_end:
             next_end = slow_end - 1
-    return jnp.asarray(np.stack([kind, end], axis=1))
+    return np.stack([kind, end], axis=1)
 
 
 def adapt_init(

@@ -20,6 +20,7 @@ from dists import biject_to
 from effects import Sample, run
 from handlers import Trace, seed, substitute, trace
 
+from ._jit import run_once_jit
 from ._log_density import ConstrainFn, PotentialFn
 
 
@@ -246,24 +247,28 @@ def find_valid_initial_params(
         ok = jnp.isfinite(pe) & jnp.all(jnp.isfinite(flat_grad))
         return z, pe, grad, ok
 
-    z0, pe0, g0, ok0 = attempt(jax.random.fold_in(key, 0))
+    # One call site for the model and its gradient (a second one would be compiled again):
+    # the loop starts from placeholders of the right shapes and always runs attempt 0.
+    placeholder = jax.tree.map(
+        lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(attempt, jax.random.fold_in(key, 0))
+    )
 
     def cond(carry):
         i, _, _, _, ok = carry
-        return (~ok) & (i < max_tries)
+        return (i == 0) | ((~ok) & (i < max_tries))
 
     def body(carry):
         i, *_ = carry
         z, pe, g, ok = attempt(jax.random.fold_in(key, i))
         return i + 1, z, pe, g, ok
 
-    _, z, pe, g, ok = jax.lax.while_loop(cond, body, (jnp.asarray(1), z0, pe0, g0, ok0))
+    _, z, pe, g, ok = jax.lax.while_loop(cond, body, (jnp.asarray(0), *placeholder))
     return ParamInfo(z, pe, g), ok
 
 
 # Module-level so that repeated calls with new data of the same shape reuse the compiled
 # program: the model and strategy are static, the data are traced.
-_find_valid_jit = eqx.filter_jit(find_valid_initial_params)
+_find_valid_jit = run_once_jit(find_valid_initial_params)
 
 
 def nonfinite_sites(
@@ -282,6 +287,30 @@ def nonfinite_sites(
     return bad
 
 
+def checked_prototype_trace(
+    key: Any, model: Callable, model_args: tuple, model_kwargs: Mapping[str, Any]
+) -> Trace:
+    """:func:`prototype_trace`, after raising the errors of :func:`latent_sites` (no latent
+    site, a discrete one). An abstract run: nothing is compiled or computed."""
+    tr = prototype_trace(key, model, tuple(model_args), dict(model_kwargs))
+    latent_sites(tr)
+    return tr
+
+
+def raise_no_valid_init(
+    model: Callable, model_args: tuple, model_kwargs: Mapping[str, Any], z: Any, max_tries: int
+) -> None:
+    """The error for an initialisation that found no finite potential, naming the sites
+    whose log density is not finite at the last point tried ``z``."""
+    bad = nonfinite_sites(model, tuple(model_args), dict(model_kwargs), z)
+    raise ValueError(
+        f"Cannot find valid initial parameters after {max_tries} tries: the potential "
+        f"or its gradient is not finite. Sites with non-finite log density: {bad}. "
+        "Fix: check the model's parameters and data (e.g. observations outside a "
+        "distribution's support), or pass init_strategy=init_to_value(values=...)."
+    )
+
+
 def initialize_model(
     rng_key: Any,
     model: Callable,
@@ -297,19 +326,12 @@ def initialize_model(
     ``max_tries`` attempts, naming the sites whose log density is not finite.
     """
     model_kwargs = dict(model_kwargs or {})
-    tr = prototype_trace(rng_key, model, tuple(model_args), model_kwargs)
-    latent_sites(tr)
+    tr = checked_prototype_trace(rng_key, model, tuple(model_args), model_kwargs)
     info, ok = _find_valid_jit(
         rng_key, model, tuple(model_args), model_kwargs, as_strategy(init_strategy), max_tries
     )
     if not bool(ok):
-        bad = nonfinite_sites(model, tuple(model_args), model_kwargs, info.z)
-        raise ValueError(
-            f"Cannot find valid initial parameters after {max_tries} tries: the potential "
-            f"or its gradient is not finite. Sites with non-finite log density: {bad}. "
-            "Fix: check the model's parameters and data (e.g. observations outside a "
-            "distribution's support), or pass init_strategy=init_to_value(values=...)."
-        )
+        raise_no_valid_init(model, tuple(model_args), model_kwargs, info.z, max_tries)
     return ModelInfo(
         info,
         PotentialFn(model, tuple(model_args), model_kwargs),

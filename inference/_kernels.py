@@ -14,11 +14,13 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax.numpy as jnp
 from jaxtyping import Array
 
-from ._hmc import hmc_init, hmc_kernel
+from ._hmc import HMCState, hmc_init, hmc_kernel
 from ._init import as_strategy, init_to_uniform
-from ._nuts import nuts_init, nuts_kernel
+from ._integrator import ChainPosition
+from ._nuts import NUTSState, nuts_init, nuts_kernel
 
 
 def _positive_float(name: str) -> Callable[[Any], float]:
@@ -95,6 +97,7 @@ class _Kernel(eqx.Module):
     # ``transition(key, state, potential, step_size, imm, **options) -> (state, info)``.
     start: ClassVar[Callable[..., Any]]
     transition: ClassVar[Callable[..., Any]]
+    state_type: ClassVar[type[ChainPosition]]
 
     def options(self) -> dict[str, Any]:
         """The static keyword arguments this configuration passes to ``transition``."""
@@ -103,6 +106,14 @@ class _Kernel(eqx.Module):
     def init_state(self, z_flat: Array, potential_flat: Callable[[Array], Array]) -> Any:
         """The kernel state of a chain at the flat position ``z_flat``."""
         return type(self).start(z_flat, potential_flat)
+
+    def state_at(self, z_flat: Array, potential_energy: Array, z_grad: Array) -> Any:
+        """The kernel state at ``z_flat`` where the potential and its (flat) gradient are
+        already known; nothing is evaluated. Both are cast to the position's dtype, as
+        :meth:`init_state` does."""
+        dtype = z_flat.dtype
+        pe = jnp.asarray(potential_energy, dtype).reshape(())
+        return type(self).state_type(z_flat, pe, jnp.asarray(z_grad, dtype))
 
     def step(
         self,
@@ -136,6 +147,7 @@ class NUTS(_Kernel):
 
     start = staticmethod(nuts_init)
     transition = staticmethod(nuts_kernel)
+    state_type = NUTSState
 
     def options(self) -> dict[str, Any]:
         return {"max_tree_depth": self.max_tree_depth}
@@ -161,6 +173,7 @@ class HMC(_Kernel):
 
     start = staticmethod(hmc_init)
     transition = staticmethod(hmc_kernel)
+    state_type = HMCState
 
     def options(self) -> dict[str, Any]:
         return {"num_steps": self.num_steps, "trajectory_length": self.trajectory_length}

@@ -25,14 +25,23 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
-from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule
-from ._init import ConstrainFn, PotentialFn, initialize_model
+from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule_np
+from ._init import (
+    ConstrainFn,
+    PotentialFn,
+    checked_prototype_trace,
+    find_valid_initial_params,
+    raise_no_valid_init,
+)
 from ._integrator import counter_split, flatten_potential
+from ._jit import run_once_jit
 from ._kernels import _Kernel
 from ._summary import print_summary as _print_summary
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 # Statistics that are not of the position's float dtype.
+# Initial points tried per chain before giving up (as initialize_model).
+_MAX_INIT_TRIES = 100
 _INFO_DTYPES = {"num_steps": jnp.int32, "tree_depth": jnp.int32, "diverging": jnp.bool_}
 
 
@@ -62,9 +71,18 @@ class _Program(eqx.Module):
     progress: Any = eqx.field(static=True)
 
 
-def _init_chain(kernel: _Kernel, potential: Callable, z: Any, rng_key: Array) -> ChainState:
+def _init_chain(
+    kernel: _Kernel, potential: Callable, z: Any, rng_key: Array, evaluated: Any = None
+) -> ChainState:
+    """A chain's state at unconstrained ``z``. ``evaluated``: the potential and gradient
+    already known there (a ``ParamInfo``), so that they are not computed (and compiled)
+    again."""
     z_flat, potential_flat, _ = flatten_potential(potential, z)
-    kstate = kernel.init_state(z_flat, potential_flat)
+    if evaluated is None:
+        kstate = kernel.init_state(z_flat, potential_flat)
+    else:
+        grad_flat, _ = ravel_pytree(evaluated.z_grad)
+        kstate = kernel.state_at(z_flat, evaluated.potential_energy, grad_flat)
     d = z_flat.shape[0]
     imm = jnp.eye(d, dtype=z_flat.dtype) if kernel.dense_mass else jnp.ones(d, z_flat.dtype)
     adapt = adapt_init(
@@ -144,30 +162,87 @@ def _one_chain_loop(
     return state, buf_z, buf_info
 
 
-@eqx.filter_jit
-def _loop_single(program, potential, template, state, n_iter, adapting, schedule, chain_id):
-    return _one_chain_loop(
-        program, potential, template, state, n_iter, adapting, schedule, chain_id
-    )
+def _with_new_keys(states: ChainState, rng_key: Array, rekey: Array) -> ChainState:
+    """``states`` with chain ``c`` keyed by ``split(rng_key, num_chains)[c]`` if ``rekey``
+    (a run continuing from a previous state takes the new call's key, as in NumPyro)."""
+    old = states.rng_key
+    fresh = jax.random.split(rng_key, old.shape[0])
+    old_typed = jnp.issubdtype(old.dtype, jax.dtypes.prng_key)
+    if jnp.issubdtype(fresh.dtype, jax.dtypes.prng_key) and not old_typed:
+        fresh = jax.random.key_data(fresh)
+    elif old_typed and not jnp.issubdtype(fresh.dtype, jax.dtypes.prng_key):
+        fresh = jax.random.wrap_key_data(fresh, impl=jax.random.key_impl(old))
+    keys = jax.lax.cond(rekey, lambda: fresh, lambda: old)
+    return eqx.tree_at(lambda s: s.rng_key, states, keys)
 
 
 @eqx.filter_jit
-def _loop_vectorized(program, potential, template, states, n_iter, adapting, schedule, chain_ids):
+def _loop_single(
+    program, potential, template, states, chain, rng_key, rekey, n_iter, adapting, schedule
+):
+    """Chain ``chain`` of the batch ``states``; results keep a chain axis of length 1.
+
+    Indexing and re-keying happen here, inside the compiled program, rather than as
+    separate small programs around it.
+    """
+    states = _with_new_keys(states, rng_key, rekey)
+    state = jax.tree.map(lambda x: x[chain], states)
+    out = _one_chain_loop(program, potential, template, state, n_iter, adapting, schedule, chain)
+    return jax.tree.map(lambda x: x[None], out)
+
+
+@eqx.filter_jit
+def _loop_vectorized(
+    program, potential, template, states, chain_ids, rng_key, rekey, n_iter, adapting, schedule
+):
+    states = _with_new_keys(states, rng_key, rekey)
     fn = lambda s, c: _one_chain_loop(
         program, potential, template, s, n_iter, adapting, schedule, c
     )
     return jax.vmap(fn)(states, chain_ids)
 
 
+_rekey_jit = eqx.filter_jit(_with_new_keys)
+
+
 @eqx.filter_jit
 def _init_chains(kernel, potential, zs, keys):
-    return jax.vmap(lambda z, k: _init_chain(kernel, potential, z, k))(zs, keys)
+    """Chain states at given initial points (``init_params``), one per row of ``zs``."""
+    states = jax.vmap(lambda z, k: _init_chain(kernel, potential, z, k))(zs, keys)
+    return states, jax.tree.map(lambda x: x[0], zs)
+
+
+@run_once_jit
+def _start_chains(kernel, potential, args, kwargs, rng_key, num_chains: int, max_tries: int):
+    """Find each chain's initial point and build its state, as one compiled program.
+
+    The potential and gradient found at the initial point become the kernel's state, so
+    the model's gradient is compiled once here. Returns the states, the position template
+    (chain 0's unconstrained point), each chain's last point tried, and whether each
+    chain found a finite potential.
+    """
+    keys = jax.random.split(rng_key, num_chains)
+
+    def one(key):
+        info, ok = find_valid_initial_params(
+            key, kernel.model, args, kwargs, kernel.init_strategy, max_tries
+        )
+        return _init_chain(kernel, potential, info.z, key, evaluated=info), info.z, ok
+
+    if num_chains == 1:  # no batching rules for one chain: a smaller program
+        states, zs, ok = jax.tree.map(lambda x: x[None], one(keys[0]))
+    else:
+        states, zs, ok = jax.vmap(one)(keys)
+    return states, jax.tree.map(lambda x: x[0], zs), zs, ok
 
 
 @eqx.filter_jit
-def _postprocess(constrain: ConstrainFn, template, flat):
+def _postprocess(constrain: ConstrainFn | None, template, flat):
+    """Flat draws ``(chains, draws, d)`` to a dict of constrained site values (unravelled
+    only, for a potential_fn kernel), each ``(chains, draws, ...)``."""
     _, unravel = ravel_pytree(template)
-    return jax.vmap(lambda z: constrain(unravel(z)))(flat)
+    fn = unravel if constrain is None else (lambda z: constrain(unravel(z)))
+    return jax.vmap(jax.vmap(fn))(flat)
 
 
 class _Progress:
@@ -287,9 +362,11 @@ class MCMC:
             return PotentialFn(self.sampler.model, tuple(args), dict(kwargs))
         return self.sampler.potential_fn
 
-    def _initial_params(self, rng_key, args, kwargs, init_params):
-        keys = jax.random.split(rng_key, self.num_chains)
+    def _start(self, rng_key, args, kwargs, init_params):
+        """Initial chain states and the position template (one chain's pytree)."""
+        potential = self._potential(args, kwargs)
         if init_params is not None:
+            keys = jax.random.split(rng_key, self.num_chains)
             zs = jax.tree.map(jnp.asarray, init_params)
             leaves = jax.tree.leaves(zs)
             if self.num_chains > 1 and not all(
@@ -298,34 +375,37 @@ class MCMC:
                 zs = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_chains,) + x.shape), zs)
             elif self.num_chains == 1:
                 zs = jax.tree.map(lambda x: x[None], zs)
-            return zs, keys
+            return _init_chains(self.sampler, potential, zs, keys)
         if self.sampler.model is None:
             raise ValueError(
                 "MCMC.run: with a potential_fn kernel, pass init_params (unconstrained "
                 "initial values; a leading chain axis for several chains)."
             )
-        zs = []
-        for k in keys:
-            info = initialize_model(
-                k,
-                self.sampler.model,
-                init_strategy=self.sampler.init_strategy,
-                model_args=tuple(args),
-                model_kwargs=kwargs,
-            )
-            zs.append(info.param_info.z)
-        return jax.tree.map(lambda *xs: jnp.stack(xs), *zs), keys
+        model, args, kwargs = self.sampler.model, tuple(args), dict(kwargs)
+        checked_prototype_trace(rng_key, model, args, kwargs)
+        states, template, zs, ok = _start_chains(
+            self.sampler, potential, args, kwargs, rng_key, self.num_chains, _MAX_INIT_TRIES
+        )
+        ok = np.asarray(ok)
+        if not ok.all():
+            c = int(np.argmin(ok))
+            z = jax.tree.map(lambda x: x[c], zs)
+            raise_no_valid_init(model, args, kwargs, z, _MAX_INIT_TRIES)
+        return states, template
 
-    def _run_phase(self, potential, template, states, n_iter, adapting, schedule, desc):
+    def _run_phase(
+        self, potential, template, states, n_iter, adapting, schedule, desc, rng_key, rekey
+    ):
+        """Run the compiled loop for ``n_iter`` iterations on every chain. With ``rekey``
+        the chains first take new keys split from ``rng_key``."""
         program = _Program(
             self.sampler,
             self.num_samples // self.thinning + (1 if self.num_samples % self.thinning else 0),
             self.thinning,
             self._progress,
         )
-        n = jnp.asarray(n_iter)
-        flag = jnp.asarray(adapting)
-        chain_ids = jnp.arange(self.num_chains)
+        # NumPy scalars go into the compiled loop as arguments with no program of their own.
+        n, flag, rekey = np.int32(n_iter), np.bool_(adapting), np.bool_(rekey)
         if self._progress is not None:
             self._progress.start(n_iter, desc)
         try:
@@ -339,24 +419,25 @@ class MCMC:
                     stacklevel=3,
                 )
                 method = "sequential"
+            run_args = (rng_key, rekey, n, flag, schedule)
             if method == "vectorized":
-                return _loop_vectorized(
-                    program, potential, template, states, n, flag, schedule, chain_ids
-                )
+                chain_ids = np.arange(self.num_chains, dtype=np.int32)
+                return _loop_vectorized(program, potential, template, states, chain_ids, *run_args)
             if method == "parallel":
+                states = _rekey_jit(states, rng_key, rekey)
                 fn = jax.pmap(
                     lambda s, c: _one_chain_loop(
                         program, potential, template, s, n, flag, schedule, c
                     ),
                 )
-                return fn(states, chain_ids)
-            outs = []
-            for c in range(self.num_chains):
-                st = jax.tree.map(lambda x: x[c], states)
-                outs.append(
-                    _loop_single(program, potential, template, st, n, flag, schedule, chain_ids[c])
-                )
-            return jax.tree.map(lambda *xs: jnp.stack(xs), *outs)
+                return fn(states, np.arange(self.num_chains, dtype=np.int32))
+            outs = [
+                _loop_single(program, potential, template, states, np.int32(c), *run_args)
+                for c in range(self.num_chains)
+            ]
+            if len(outs) == 1:
+                return outs[0]
+            return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
         finally:
             if self._progress is not None:
                 self._progress.close()
@@ -364,12 +445,10 @@ class MCMC:
     def warmup(self, rng_key: Any, *args: Any, init_params: Any = None, **kwargs: Any) -> None:
         """Run warm-up only; the adapted state is kept in ``post_warmup_state``."""
         potential = self._potential(args, kwargs)
-        zs, keys = self._initial_params(rng_key, args, kwargs, init_params)
-        template = jax.tree.map(lambda x: x[0], zs)
-        states = _init_chains(self.sampler, potential, zs, keys)
-        schedule = warmup_schedule(max(self.num_warmup, 1))
+        states, template = self._start(rng_key, args, kwargs, init_params)
+        schedule = warmup_schedule_np(max(self.num_warmup, 1))
         states, _, _ = self._run_phase(
-            potential, template, states, self.num_warmup, True, schedule, "warmup"
+            potential, template, states, self.num_warmup, True, schedule, "warmup", rng_key, False
         )
         self.post_warmup_state = states
         self._template = template
@@ -389,22 +468,35 @@ class MCMC:
         without warming up (NumPyro's ``post_warmup_state``).
         """
         potential = self._potential(args, kwargs)
-        schedule = warmup_schedule(max(self.num_warmup, 1))
-        if self.post_warmup_state is None:
-            zs, keys = self._initial_params(rng_key, args, kwargs, init_params)
-            template = jax.tree.map(lambda x: x[0], zs)
-            states = _init_chains(self.sampler, potential, zs, keys)
+        schedule = warmup_schedule_np(max(self.num_warmup, 1))
+        continuing = self.post_warmup_state is not None
+        if not continuing:
+            states, template = self._start(rng_key, args, kwargs, init_params)
             if self.num_warmup > 0:
                 states, _, _ = self._run_phase(
-                    potential, template, states, self.num_warmup, True, schedule, "warmup"
+                    potential,
+                    template,
+                    states,
+                    self.num_warmup,
+                    True,
+                    schedule,
+                    "warmup",
+                    rng_key,
+                    False,
                 )
         else:
             states = self.post_warmup_state
             template = self._template
-            keys = jax.random.split(rng_key, self.num_chains)
-            states = eqx.tree_at(lambda s: s.rng_key, states, keys)
         states, flat, info = self._run_phase(
-            potential, template, states, self.num_samples, False, schedule, "sample"
+            potential,
+            template,
+            states,
+            self.num_samples,
+            False,
+            schedule,
+            "sample",
+            rng_key,
+            continuing,
         )
         samples = self._constrain(template, flat, args, kwargs)
         # Commit results only now that the run has completed.
@@ -416,14 +508,11 @@ class MCMC:
         self._args, self._kwargs = tuple(args), dict(kwargs)
 
     def _constrain(self, template, flat, args, kwargs) -> dict[str, Array]:
-        c, n, d = flat.shape
         if self.sampler.model is None:
-            _, unravel = ravel_pytree(template)
-            out = jax.vmap(unravel)(flat.reshape(c * n, d))
+            constrain = None
         else:
             constrain = ConstrainFn(self.sampler.model, tuple(args), dict(kwargs))
-            out = _postprocess(constrain, template, flat.reshape(c * n, d))
-        return {k: v.reshape((c, n) + v.shape[1:]) for k, v in out.items()}
+        return _postprocess(constrain, template, flat)
 
     # ----------------------------------------------------------------------------------
     def _require(self):

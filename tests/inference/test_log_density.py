@@ -176,10 +176,10 @@ def test_error_discrete_latent_site():
 def test_initialize_model_does_not_recompile_on_new_data():
     from inference import _init
 
-    before = _init._find_valid_jit._cached._cache_size()  # type: ignore[attr-defined]
+    before = _init._find_valid_jit.cache_size()  # type: ignore[attr-defined]
     for i in range(3):
         initialize_model(jax.random.key(i), schools, model_args=(SIGMA, Y + i))
-    after = _init._find_valid_jit._cached._cache_size()  # type: ignore[attr-defined]
+    after = _init._find_valid_jit.cache_size()  # type: ignore[attr-defined]
     assert after - before <= 1
 
 

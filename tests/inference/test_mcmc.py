@@ -99,6 +99,61 @@ def test_run_again_continues_without_warmup():
     assert m.get_samples()["mu"].shape == (100,)
 
 
+def test_continuing_runs_take_the_new_key():
+    m = _mcmc(num_samples=50)
+    m.warmup(jax.random.key(0), Y)
+    warm = m.post_warmup_state
+    draws = {}
+    for name, key in (
+        ("a", jax.random.key(1)),
+        ("a again", jax.random.key(1)),
+        ("b", jax.random.key(2)),
+    ):
+        m.post_warmup_state = warm
+        m.run(key, Y)
+        draws[name] = np.asarray(m.get_samples()["mu"])
+    np.testing.assert_array_equal(draws["a"], draws["a again"])
+    assert not np.array_equal(draws["a"], draws["b"])
+    # A raw uint32 key (NumPyro's PRNGKey) continues a chain started with a typed key.
+    m.post_warmup_state = warm
+    m.run(jax.random.PRNGKey(1), Y)
+    np.testing.assert_array_equal(np.asarray(m.get_samples()["mu"]), draws["a"])
+
+
+@pytest.mark.parametrize("num_chains", [1, 3])
+def test_initial_state_carries_the_potential_and_gradient_at_its_point(num_chains):
+    # The driver builds each chain's state from the potential and gradient found while
+    # initialising, without evaluating them again: they must be those of the point itself.
+    from inference import potential_energy
+
+    m = _mcmc(num_warmup=0, num_chains=num_chains, chain_method="vectorized")
+    m.warmup(jax.random.key(4), Y)
+    st = m.post_warmup_state.z
+    assert st.z.shape == (num_chains, 1)
+    for c in range(num_chains):
+        pe, grad = jax.value_and_grad(
+            lambda mu: potential_energy(normal_model, (Y,), {}, {"mu": mu})
+        )(st.z[c, 0])
+        np.testing.assert_allclose(float(st.potential_energy[c]), float(pe), rtol=1e-6)
+        np.testing.assert_allclose(float(st.z_grad[c, 0]), float(grad), rtol=1e-5)
+    # Chains start at different points.
+    assert len(np.unique(np.asarray(st.z[:, 0]))) == num_chains
+
+
+def test_no_valid_initial_point_names_the_site_and_keeps_results():
+    def model(y):
+        scale = sample("scale", D.HalfNormal(1.0))
+        sample("y", D.Exponential(scale), obs=y)
+
+    m = MCMC(NUTS(model), num_warmup=20, num_samples=20, num_chains=2, progress_bar=False)
+    m.run(jax.random.key(0), jnp.array([0.5, 1.5]))
+    before = np.asarray(m.get_samples()["scale"])
+    m.post_warmup_state = None
+    with pytest.raises(ValueError, match=r"after 100 tries.*\['y'\]"):
+        m.run(jax.random.key(1), jnp.array([0.5, -1.0]))  # -1 is outside the support
+    np.testing.assert_array_equal(np.asarray(m.get_samples()["scale"]), before)
+
+
 class _CompileCounter(logging.Handler):
     def __init__(self):
         super().__init__()
