@@ -46,6 +46,7 @@ from ._log_density import (
 )
 from ._mcmc import MCMC as MCMC, ChainState as ChainState
 from ._predictive import Predictive as Predictive, log_likelihood as log_likelihood
+from ._step_size import find_reasonable_step_size as find_reasonable_step_size
 from ._summary import (
     format_summary as format_summary,
     print_summary as print_summary,

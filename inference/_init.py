@@ -159,6 +159,10 @@ _FACTORIES = (init_to_uniform, init_to_feasible, init_to_sample, init_to_median,
 # --------------------------------------------------------------------------------------
 
 
+MAX_INIT_TRIES = 100
+"""Initial points tried (per chain) before initialisation gives up."""
+
+
 class ParamInfo(eqx.Module):
     """An initial point: unconstrained ``z``, its potential energy and gradient."""
 
@@ -230,7 +234,7 @@ def find_valid_initial_params(
     model_args: tuple = (),
     model_kwargs: Mapping[str, Any] | None = None,
     init_strategy: Any = init_to_uniform,
-    max_tries: int = 100,
+    max_tries: int = MAX_INIT_TRIES,
 ) -> tuple[ParamInfo, Array]:
     """Try initial points until the potential and its gradient are finite.
 
@@ -318,7 +322,7 @@ def initialize_model(
     init_strategy: Any = init_to_uniform,
     model_args: tuple = (),
     model_kwargs: Mapping[str, Any] | None = None,
-    max_tries: int = 100,
+    max_tries: int = MAX_INIT_TRIES,
 ) -> ModelInfo:
     """Find an initial point and build the potential and postprocessing functions.
 

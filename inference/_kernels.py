@@ -68,8 +68,9 @@ class _Kernel(eqx.Module):
     """Shared configuration of the gradient-based kernels.
 
     A subclass adds its own option fields, sets ``start`` and ``transition`` to its pure
-    init/step functions, returns the options they take from ``options()``, and lists the
-    per-draw statistics it reports in ``info_fields``.
+    init/step functions and ``state_type`` to its state class, returns the options they
+    take from ``options()``, and lists the per-draw statistics it reports in
+    ``info_fields``.
     """
 
     model: Callable | None = eqx.field(default=None, static=True)

@@ -27,6 +27,7 @@ from jaxtyping import Array
 
 from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule_np
 from ._init import (
+    MAX_INIT_TRIES,
     ConstrainFn,
     PotentialFn,
     checked_prototype_trace,
@@ -40,8 +41,6 @@ from ._summary import print_summary as _print_summary
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 # Statistics that are not of the position's float dtype.
-# Initial points tried per chain before giving up (as initialize_model).
-_MAX_INIT_TRIES = 100
 _INFO_DTYPES = {"num_steps": jnp.int32, "tree_depth": jnp.int32, "diverging": jnp.bool_}
 
 
@@ -362,9 +361,8 @@ class MCMC:
             return PotentialFn(self.sampler.model, tuple(args), dict(kwargs))
         return self.sampler.potential_fn
 
-    def _start(self, rng_key, args, kwargs, init_params):
+    def _start(self, potential, rng_key, args, kwargs, init_params):
         """Initial chain states and the position template (one chain's pytree)."""
-        potential = self._potential(args, kwargs)
         if init_params is not None:
             keys = jax.random.split(rng_key, self.num_chains)
             zs = jax.tree.map(jnp.asarray, init_params)
@@ -384,13 +382,13 @@ class MCMC:
         model, args, kwargs = self.sampler.model, tuple(args), dict(kwargs)
         checked_prototype_trace(rng_key, model, args, kwargs)
         states, template, zs, ok = _start_chains(
-            self.sampler, potential, args, kwargs, rng_key, self.num_chains, _MAX_INIT_TRIES
+            self.sampler, potential, args, kwargs, rng_key, self.num_chains, MAX_INIT_TRIES
         )
         ok = np.asarray(ok)
         if not ok.all():
             c = int(np.argmin(ok))
             z = jax.tree.map(lambda x: x[c], zs)
-            raise_no_valid_init(model, args, kwargs, z, _MAX_INIT_TRIES)
+            raise_no_valid_init(model, args, kwargs, z, MAX_INIT_TRIES)
         return states, template
 
     def _run_phase(
@@ -445,7 +443,7 @@ class MCMC:
     def warmup(self, rng_key: Any, *args: Any, init_params: Any = None, **kwargs: Any) -> None:
         """Run warm-up only; the adapted state is kept in ``post_warmup_state``."""
         potential = self._potential(args, kwargs)
-        states, template = self._start(rng_key, args, kwargs, init_params)
+        states, template = self._start(potential, rng_key, args, kwargs, init_params)
         schedule = warmup_schedule_np(max(self.num_warmup, 1))
         states, _, _ = self._run_phase(
             potential, template, states, self.num_warmup, True, schedule, "warmup", rng_key, False
@@ -471,7 +469,7 @@ class MCMC:
         schedule = warmup_schedule_np(max(self.num_warmup, 1))
         continuing = self.post_warmup_state is not None
         if not continuing:
-            states, template = self._start(rng_key, args, kwargs, init_params)
+            states, template = self._start(potential, rng_key, args, kwargs, init_params)
             if self.num_warmup > 0:
                 states, _, _ = self._run_phase(
                     potential,

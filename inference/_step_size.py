@@ -27,6 +27,17 @@ from ._integrator import (
 )
 
 
+class _Search(NamedTuple):
+    """The carry of :func:`find_reasonable_step_size`'s loop."""
+
+    start: IntegratorState  # the start point, evaluated after round 0
+    energy: Array  # its Hamiltonian
+    eps: Array  # the step size last tried
+    log_ratio: Array  # log Metropolis ratio of that step
+    direction: Array  # +1 doubling, -1 halving (set in round 1)
+    round: Array
+
+
 def find_reasonable_step_size(
     key: PRNGKeyArray,
     potential_fn_flat: Callable[[Array], ArrayLike],
@@ -79,21 +90,13 @@ def find_reasonable_step_size(
     log_two = jnp.log(jnp.asarray(2.0, dtype))
     eps0 = jnp.asarray(step_size, dtype)
 
-    class Search(NamedTuple):
-        start: IntegratorState  # the start point, evaluated after round 0
-        energy: Array  # its Hamiltonian
-        eps: Array  # the step size last tried
-        log_ratio: Array  # log Metropolis ratio of that step
-        direction: Array  # +1 doubling, -1 halving (set in round 1)
-        round: Array
-
-    def keep_going(s: Search) -> Array:
+    def keep_going(s: _Search) -> Array:
         # Continue while (ratio) ^ direction > 2 ^ -direction, as in Algorithm 4.
         crossing = s.direction * s.log_ratio > -s.direction * log_two
         finite = (s.eps > jnp.finfo(dtype).tiny) & (s.eps < jnp.finfo(dtype).max / 4)
         return (s.round < 2) | (crossing & finite & (s.round - 2 < max_iterations))
 
-    def step(s: Search) -> Search:
+    def step(s: _Search) -> _Search:
         first, second = s.round == 0, s.round == 1
         eps = jnp.where(first, zero, jnp.where(second, eps0, s.eps * jnp.exp2(s.direction)))
         new = leapfrog(vg, s.start, eps, imm)
@@ -105,7 +108,7 @@ def find_reasonable_step_size(
         evaluated = IntegratorState(
             s.start.z, s.start.p, s.start.v, new.potential_energy, new.z_grad
         )
-        return Search(
+        return _Search(
             start=jax.tree.map(lambda a, b: jnp.where(first, a, b), evaluated, s.start),
             energy=jnp.where(first, energy, s.energy),
             eps=jnp.where(first, eps0, eps),
@@ -114,5 +117,5 @@ def find_reasonable_step_size(
             round=s.round + 1,
         )
 
-    init = Search(unknown, zero, eps0, zero, jnp.ones((), dtype), jnp.zeros((), jnp.int32))
+    init = _Search(unknown, zero, eps0, zero, jnp.ones((), dtype), jnp.zeros((), jnp.int32))
     return lax.while_loop(keep_going, step, init).eps
