@@ -309,11 +309,13 @@ def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats,
             "net_run_s": net_run_s,
             "steps": med(lambda r: r["steps"]),
             "per_step_s": med(lambda r: r["net_sample_s"] / r["steps"]),
+            "per_step_best_s": min(r["net_sample_s"] / r["steps"] for r in runs),
             "min_ess": med(lambda r: r["ess"]),
             "ess_per_s": med(lambda r: r["ess"] / r["net_total_s"]),
             "first_result_s": first["total_s"],
             "first_result_est_s": first["compile_in_run_s"] + net_run_s,
             "vg_s": vg,
+            "vg_best_s": min(vg_times),
         }
         log(f"  {fw.name:8s} value_and_grad {vg * 1e6:.1f} us")
     return out
@@ -353,11 +355,13 @@ ROWS = [
     ("run time (warm-up + sampling, net)", "net_run_s", _t),
     ("leapfrog steps (sampling)", "steps", lambda x: f"{x:,.0f}"),
     ("time per leapfrog step", "per_step_s", _t),
+    ("time per leapfrog step, fastest timed run", "per_step_best_s", _t),
     ("min bulk ESS", "min_ess", lambda x: f"{x:.0f}"),
     ("min bulk ESS / s", "ess_per_s", lambda x: f"{x:.3g}"),
     ("time to first result", "first_result_s", _t),
     ("compile + median net run", "first_result_est_s", _t),
     ("one value_and_grad", "vg_s", _t),
+    ("one value_and_grad, fastest", "vg_best_s", _t),
 ]
 
 
@@ -382,6 +386,11 @@ def report(results: dict, info: dict[str, str], settings: str) -> str:
                 f"| {name} | {fw_name} per step / value_and_grad | | | "
                 f"{r['per_step_s'] / r['vg_s']:.2f} |"
             )
+        for fw_name, r in res.items():
+            lines.append(
+                f"| {name} | {fw_name} per step / value_and_grad, fastest of each | | | "
+                f"{r['per_step_best_s'] / r['vg_best_s']:.2f} |"
+            )
     lines += [
         "",
         "Compile time is the time JAX spent tracing, lowering and compiling during the first",
@@ -396,9 +405,10 @@ def report(results: dict, info: dict[str, str], settings: str) -> str:
         'sampling). "time to first result" is the seed-0 run as measured: one run of a long',
         'job on a shared machine. "compile + median net run" estimates the same from the',
         'seed-0 compile time and the timed runs. "per step / value_and_grad" is the',
-        "framework's NUTS time per leapfrog step",
-        "over its own in-graph value_and_grad of the same potential, timed right after each",
-        "timed run (both are medians).",
+        "framework's NUTS time per leapfrog step over its own in-graph value_and_grad of the",
+        "same potential, timed right after each timed run (both are medians). Other work on a",
+        "shared machine only ever slows a run down, so the fastest timed run is also shown: it",
+        "is the better estimate of the cost itself when the medians disagree between runs.",
     ]
     return "\n".join(lines) + "\n"
 
