@@ -100,7 +100,7 @@ def test_run_again_continues_without_warmup():
 
 
 def test_continuing_runs_take_the_new_key():
-    m = _mcmc(num_samples=50)
+    m = _mcmc()  # the settings other tests compile, so the loop is usually compiled already
     m.warmup(jax.random.key(0), Y)
     warm = m.post_warmup_state
     draws = {}
@@ -126,9 +126,10 @@ def test_initial_state_carries_the_potential_and_gradient_at_its_point(num_chain
     # initialising, without evaluating them again: they must be those of the point itself.
     from inference import potential_energy
 
-    m = _mcmc(num_warmup=0, num_chains=num_chains, chain_method="vectorized")
-    m.warmup(jax.random.key(4), Y)
-    st = m.post_warmup_state.z
+    m = _mcmc(num_chains=num_chains)
+    # The start program alone (MCMC._start), without compiling a sampling loop.
+    states, _ = m._start(m._potential((Y,), {}), jax.random.key(4), (Y,), {}, None)
+    st = states.z
     assert st.z.shape == (num_chains, 1)
     for c in range(num_chains):
         pe, grad = jax.value_and_grad(
