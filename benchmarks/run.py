@@ -417,7 +417,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="100 + 100 draws, seed 0 only")
     parser.add_argument("--only", nargs="*", choices=list(BENCHMARKS), default=None)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "RESULTS.md"))
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="where to write the table (default: benchmarks/RESULTS.md for a full run of "
+        "every model and framework, nowhere otherwise)",
+    )
     parser.add_argument(
         "--frameworks", nargs="*", choices=["Effax", "NumPyro"], default=["Effax", "NumPyro"]
     )
@@ -461,7 +466,10 @@ def main(argv=None) -> None:
         )
     info["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     text = report(results, info, settings)
-    Path(args.out).write_text(text)
+    full = not args.quick and args.only is None and len(frameworks) == 2
+    out = args.out or (str(ROOT / "benchmarks" / "RESULTS.md") if full else None)
+    if out is not None:
+        Path(out).write_text(text)
     print()
     print(text)
 
