@@ -303,10 +303,14 @@ def make_value_and_grad(potential_fn_flat: PotentialFn, dtype: Any) -> Potential
     vg = jax.value_and_grad(potential_fn_flat)
 
     def potential_and_grad(z: Array) -> tuple[Array, Array]:
-        value, grad = vg(z)
-        return jnp.asarray(value, dtype).reshape(()), jnp.asarray(grad, dtype)
+        return cast_value_and_grad(*vg(z), dtype)
 
     return potential_and_grad
+
+
+def cast_value_and_grad(value: ArrayLike, grad: ArrayLike, dtype: Any) -> tuple[Array, Array]:
+    """A potential's value (as a scalar) and flat gradient in the position's ``dtype``."""
+    return jnp.asarray(value, dtype).reshape(()), jnp.asarray(grad, dtype)
 
 
 def evaluate_position(

@@ -14,12 +14,11 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import equinox as eqx
-import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._hmc import HMCState, hmc_init, hmc_kernel
 from ._init import as_strategy, init_to_uniform
-from ._integrator import ChainPosition
+from ._integrator import ChainPosition, cast_value_and_grad
 from ._nuts import NUTSState, nuts_init, nuts_kernel
 
 
@@ -112,9 +111,9 @@ class _Kernel(eqx.Module):
         """The kernel state at ``z_flat`` where the potential and its (flat) gradient are
         already known; nothing is evaluated. Both are cast to the position's dtype, as
         :meth:`init_state` does."""
-        dtype = z_flat.dtype
-        pe = jnp.asarray(potential_energy, dtype).reshape(())
-        return type(self).state_type(z_flat, pe, jnp.asarray(z_grad, dtype))
+        return type(self).state_type(
+            z_flat, *cast_value_and_grad(potential_energy, z_grad, z_flat.dtype)
+        )
 
     def step(
         self,

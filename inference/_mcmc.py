@@ -204,10 +204,18 @@ def _loop_vectorized(
 _rekey_jit = eqx.filter_jit(_with_new_keys)
 
 
+def _map_chains(fn: Callable, *xs: Any) -> Any:
+    """``jax.vmap(fn)`` over the leading (chain) axis; one chain is run without batching
+    rules, which gives a smaller program."""
+    if jax.tree.leaves(xs)[0].shape[0] == 1:
+        return jax.tree.map(lambda x: x[None], fn(*jax.tree.map(lambda x: x[0], xs)))
+    return jax.vmap(fn)(*xs)
+
+
 @eqx.filter_jit
 def _init_chains(kernel, potential, zs, keys):
     """Chain states at given initial points (``init_params``), one per row of ``zs``."""
-    states = jax.vmap(lambda z, k: _init_chain(kernel, potential, z, k))(zs, keys)
+    states = _map_chains(lambda z, k: _init_chain(kernel, potential, z, k), zs, keys)
     return states, jax.tree.map(lambda x: x[0], zs)
 
 
@@ -220,6 +228,8 @@ def _start_chains(kernel, potential, args, kwargs, rng_key, num_chains: int, max
     (chain 0's unconstrained point), each chain's last point tried, and whether each
     chain found a finite potential.
     """
+    # Raised while tracing, so a repeated run with a compiled program skips this model run.
+    checked_prototype_trace(rng_key, kernel.model, args, kwargs)
     keys = jax.random.split(rng_key, num_chains)
 
     def one(key):
@@ -228,10 +238,7 @@ def _start_chains(kernel, potential, args, kwargs, rng_key, num_chains: int, max
         )
         return _init_chain(kernel, potential, info.z, key, evaluated=info), info.z, ok
 
-    if num_chains == 1:  # no batching rules for one chain: a smaller program
-        states, zs, ok = jax.tree.map(lambda x: x[None], one(keys[0]))
-    else:
-        states, zs, ok = jax.vmap(one)(keys)
+    states, zs, ok = _map_chains(one, keys)
     return states, jax.tree.map(lambda x: x[0], zs), zs, ok
 
 
@@ -380,7 +387,6 @@ class MCMC:
                 "initial values; a leading chain axis for several chains)."
             )
         model, args, kwargs = self.sampler.model, tuple(args), dict(kwargs)
-        checked_prototype_trace(rng_key, model, args, kwargs)
         states, template, zs, ok = _start_chains(
             self.sampler, potential, args, kwargs, rng_key, self.num_chains, MAX_INIT_TRIES
         )

@@ -155,6 +155,25 @@ def test_no_valid_initial_point_names_the_site_and_keeps_results():
     np.testing.assert_array_equal(np.asarray(m.get_samples()["scale"]), before)
 
 
+def test_model_structure_errors_come_from_the_driver_too():
+    # The driver checks the latent sites while tracing its start program.
+    def observed_only(y):
+        sample("y", D.Normal(0.0, 1.0), obs=y)
+
+    def discrete(y):
+        sample("z", D.Bernoulli(probs=0.3))
+        sample("y", D.Normal(0.0, 1.0), obs=y)
+
+    for model, match in (
+        (observed_only, "no latent sample sites"),
+        (discrete, "'z' is a discrete"),
+    ):
+        m = MCMC(NUTS(model), num_warmup=10, num_samples=10, progress_bar=False)
+        for _ in range(2):  # and again: a failed trace caches nothing
+            with pytest.raises(ValueError, match=match):
+                m.run(jax.random.key(0), Y)
+
+
 class _CompileCounter(logging.Handler):
     def __init__(self):
         super().__init__()
