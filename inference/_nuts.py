@@ -37,15 +37,21 @@ is one 2-D array; a leaf is the potential, the new leaf rows, one reduction for 
 product, one small kernel for every exp/log, uniform draw and decision, and one kernel that
 writes the new state (``lax.optimization_barrier`` marks what to materialise once); and the
 uniforms come from an unrolled counter-based Threefry (JAX lowers its own as a rolled loop).
+The new state is the old one with rows replaced, each row reading the old state only at its
+own position, so XLA updates it in place rather than copying it every leaf. The key lives in
+the state too: as a loop invariant, XLA would hoist pieces of the Threefry out of the loop as
+kernels of their own, all ready at the start of every transition.
 
 On a larger model the leaf has more than 8 kernels, and XLA:CPU walks them as a graph: when
 more than 8 are ready at once it hands half of them to its thread pool, which on two cores
-costs some 25 microseconds per step. The kernels ready at the start of a step are those that
-read only the loop state. The drift ``z + eps * M^{-1} p`` is cheap, so XLA would copy it into
-each of the model's first kernels (one per constraining transform, say), all of them ready at
-once; so the drift divides by the diagonal mass, which XLA computes once. On the HMM
-benchmark this takes the kernels ready at the start of a leaf from 15 to 8, and (with a
-leaner stick-breaking transform) the time per step from 109 to 80-90 microseconds.
+costs some 25 microseconds per step and leaves a worker thread spinning on the other core.
+The kernels ready at the start of a step are those that read only the loop state. The drift
+``z + eps * M^{-1} p`` is cheap, so XLA would copy it into each of the model's first kernels
+(one per constraining transform, say), all of them ready at once; so the drift divides by the
+diagonal mass, which XLA computes once. On the HMM benchmark this takes the kernels ready at
+the start of a leaf from 15 to 8, and (with a leaner stick-breaking transform) the time per
+step from 109 to 80-90 microseconds. The same limit applies to the driver's loop over draws,
+which is why its key split and its write of a draw are one kernel each.
 """
 
 from __future__ import annotations
@@ -115,7 +121,8 @@ _SUB_PROP = 14  # z, z_grad of the current subtree's sampled point
 _RHO = 16  # momentum sum of the whole trajectory, current subtree included
 _RHO0, _START_P, _START_V = 17, 18, 19  # rho, p and v where the current subtree began
 _SCAL = 20
-_ROWS = 21
+_KEY = 21  # the transition's Threefry key schedule, as 12 bytes (exact in any float dtype)
+_ROWS = 22
 # Scalars (row _SCAL; booleans and counts stored as floats):
 _T_LOGW, _T_ACCEPT, _T_PROP_U, _T_PROP_H, _STEPS, _DEPTH, _DONE, _TURN, _DIV = range(9)
 _S_LOGW, _S_PROP_U, _S_PROP_H, _NSUB, _GO_RIGHT, _SEAM = range(9, 15)
@@ -137,6 +144,20 @@ def _row(values: dict[int, Any], width: int, dtype: Any) -> Array:
     return out
 
 
+def _key_to_row(ckey: Array, width: int, dtype: Any) -> Array:
+    """The 3 words of a counter key as 12 bytes, in a row of ``width`` floats."""
+    shifts = np.array([0, 8, 16, 24], np.uint32)
+    key_bytes = (ckey[:, None] >> shifts) & jnp.uint32(0xFF)
+    return _pad(key_bytes.reshape(12).astype(dtype), width)
+
+
+def _key_from_row(row: Array) -> Array:
+    """Inverse of :func:`_key_to_row`."""
+    key_bytes = row[:12].astype(jnp.uint32).reshape(3, 4)
+    shifts = [jnp.uint32(k) for k in (0, 8, 16, 24)]
+    return functools.reduce(operator.or_, [key_bytes[:, k] << shifts[k] for k in range(4)])
+
+
 def _all_true(x: Array) -> Array:
     # An unrolled AND fuses with its producers, where a reduction would be a kernel of its own.
     return functools.reduce(operator.and_, [x[i] for i in range(x.shape[0])])
@@ -145,7 +166,6 @@ def _all_true(x: Array) -> Array:
 def _leaf_step(
     state: Array,
     potential_and_grad: Callable[[Array], tuple[Array, Array]],
-    ckey: Array,
     step_size: Array,
     inverse_mass_matrix: Array,
     mass: Array | None,
@@ -176,11 +196,45 @@ def _leaf_step(
     potential, z_grad = potential_and_grad(z)
     p = p_half - (0.5 * eps) * z_grad
     v = velocity(inverse_mass_matrix, p)
-    # Where this subtree began (set at its first leaf).
-    start = jnp.where(n == 0, jnp.stack([state[_RHO], end[1], end[2]]), state[_RHO0:_SCAL])
-    # The new rows, materialised once: z, p, v, z_grad, rho; rho0, start p, start v; and the
-    # scalars with the bit counts of n, so that later kernels read them rather than rederive
-    # them (XLA would otherwise give these small values kernels of their own).
+    # The rows of the old state that the leaf needs, in one gather (a concatenation of more
+    # than 8 pieces would not fuse): where this subtree began (set at its first leaf), the
+    # scalars, the far end, rho and the subtree's proposal. The last three move to other rows
+    # of the new state; reading them here lets that state be the old one updated in place.
+    rows = np.arange(11)[:, None]
+    picked = jnp.where(
+        ((rows < 3) & (n == 0)) | ((rows >= 4) & (rows < 8) & go_right),
+        state[
+            np.array(
+                [
+                    _RHO,
+                    _CUR + 1,
+                    _CUR + 2,
+                    _SCAL,
+                    *range(_LEFT, _LEFT + 4),
+                    _RHO,
+                    _SUB_PROP,
+                    _SUB_PROP + 1,
+                ]
+            )
+        ],
+        state[
+            np.array(
+                [
+                    _RHO0,
+                    _START_P,
+                    _START_V,
+                    _SCAL,
+                    *range(_RIGHT, _RIGHT + 4),
+                    _RHO,
+                    _SUB_PROP,
+                    _SUB_PROP + 1,
+                ]
+            )
+        ],
+    )
+    # The new rows, materialised once: z, p, v, z_grad, rho; the picked rows; and the bit
+    # counts of n, so that later kernels read them rather than rederive them (XLA would
+    # otherwise give these small values kernels of their own).
     bits = _row(
         {0: lax.population_count(n), 1: lax.population_count(n ^ (n + 1)) - 1}, width, dtype
     )
@@ -189,26 +243,25 @@ def _leaf_step(
             jnp.concatenate(
                 [
                     jnp.stack([_pad(r, width) for r in (z, p, v, z_grad, state[_RHO, :d] + p)]),
-                    start,
-                    state[_SCAL : _SCAL + 1],
+                    picked,
                     bits[None],
                 ]
             ),
             potential,
         )
     )
-    s = block[8]
-    n = s[_NSUB].astype(jnp.int32)
-    depth = s[_DEPTH].astype(jnp.int32)
+    # Row 8 of the block holds the scalars.
+    n = block[8, _NSUB].astype(jnp.int32)
+    depth = block[8, _DEPTH].astype(jnp.int32)
     new_sub = n == 0
-    go_right = s[_GO_RIGHT] > 0
-    pc = block[9, 0].astype(jnp.int32)  # popcount(n)
-    t = block[9, 1].astype(jnp.int32)  # trailing ones of n: sub-subtrees completed here
+    go_right = block[8, _GO_RIGHT] > 0
+    pc = block[16, 0].astype(jnp.int32)  # popcount(n)
+    t = block[16, 1].astype(jnp.int32)  # trailing ones of n: sub-subtrees completed here
     leaf, p, v, rho = block[:4], block[1], block[2], block[4]
     rho0, start_p, start_v = block[5], block[6], block[7]
     ckpt = state[_ROWS:].reshape(2 * D, 2, width)
-    far_v = jnp.where(go_right, state[_LEFT + 2], state[_RIGHT + 2])
-    ends = jnp.where(right_rows == go_right, jnp.concatenate([leaf, leaf]), state[_LEFT:_TREE_PROP])
+    far, old_rho, old_sub_prop = block[9:13], block[13], block[14:16]
+    far_v = far[2]
 
     # Every dot product of the leaf in one reduction. Each row r has a prefix P_r and a
     # velocity V_r and gives (rho - P_r) . v and (rho - P_r) . V_r: the checkpoints, then five
@@ -216,7 +269,7 @@ def _leaf_step(
     # subtree (P = rho0 - start_p, V = start_v), and rho against both new ends.
     r = np.arange(5)[:, None]
     zeros = jnp.zeros_like(v)
-    extra_p = jnp.where(r == 0, state[_RHO], jnp.where(r == 2, rho0 - start_p, zeros))
+    extra_p = jnp.where(r == 0, old_rho, jnp.where(r == 2, rho0 - start_p, zeros))
     v_left = jnp.where(go_right, far_v, v)
     v_right = jnp.where(go_right, v, far_v)
     extra_v = jnp.where(
@@ -236,9 +289,9 @@ def _leaf_step(
     energy = potential + 0.5 * pv
     # A NaN or infinite energy (from the potential or its gradient) is a divergence.
     log_w = -jnp.where(jnp.isfinite(energy), energy - energy_0, big)
-    sub_logw = jnp.where(new_sub, -big, s[_S_LOGW])
+    sub_logw = jnp.where(new_sub, -big, block[8, _S_LOGW])
     top = jnp.maximum(sub_logw, log_w)
-    tree_logw = s[_T_LOGW]
+    tree_logw = block[8, _T_LOGW]
     most = jnp.maximum(tree_logw, top)
 
     level = pc - slots  # start slot j begins the completed sub-subtree of 2^level leaves
@@ -247,7 +300,7 @@ def _leaf_step(
     slot_ok = ((level < 1) | (level > t) | ok[:D]) & (
         (level < 2) | (level > t) | (ok[D:] & (ckpt[1 : D + 1, 0, d] > 0.5))
     )
-    seam_ok = jnp.where(new_sub, (dots[2 * D + 1, 1] > 0) & (rv > 0), s[_SEAM] > 0)
+    seam_ok = jnp.where(new_sub, (dots[2 * D + 1, 1] > 0) & (rv > 0), block[8, _SEAM] > 0)
     merge_ok = (
         seam_ok
         & (dots[2 * D + 2, 0] > 0)
@@ -259,7 +312,10 @@ def _leaf_step(
     below_ok = functools.reduce(
         operator.or_, [(pc - 1 == j) & (jnp.minimum(dots[j, 0], dots[j, 1]) > 0) for j in range(D)]
     )
-    counters = jnp.stack([s[_STEPS].astype(jnp.int32), depth, depth + 1])
+    counters = jnp.stack([block[8, _STEPS].astype(jnp.int32), depth, depth + 1])
+    # The key is read from the loop state: as a loop invariant, XLA would hoist parts of the
+    # Threefry out of the loop into kernels of their own, run before every transition.
+    ckey = _key_from_row(state[_KEY])
     words = np.array([_LEAF, _MERGE, _DIRECTION], np.uint32)
     # Every exp/log, uniform draw and decision of the leaf, in one small kernel.
     ex = lax.optimization_barrier(
@@ -301,15 +357,15 @@ def _leaf_step(
     # As Stan's treedepth__: the doublings merged (a subtree that turns or diverges is not).
     new_depth = depth + (sub_done & valid).astype(jnp.int32)
     done = sub_done & (~valid | top_turn | (new_depth >= D))
-    sub_prop_u = jnp.where(take_leaf, potential, s[_S_PROP_U])
-    sub_prop_h = jnp.where(take_leaf, energy, s[_S_PROP_H])
+    sub_prop_u = jnp.where(take_leaf, potential, block[8, _S_PROP_U])
+    sub_prop_h = jnp.where(take_leaf, energy, block[8, _S_PROP_H])
     scalars = _row(
         {
             _T_LOGW: jnp.where(sub_done & valid, ex[6], tree_logw),
-            _T_ACCEPT: s[_T_ACCEPT] + ex[2],
-            _T_PROP_U: jnp.where(take_sub, sub_prop_u, s[_T_PROP_U]),
-            _T_PROP_H: jnp.where(take_sub, sub_prop_h, s[_T_PROP_H]),
-            _STEPS: s[_STEPS] + 1,
+            _T_ACCEPT: block[8, _T_ACCEPT] + ex[2],
+            _T_PROP_U: jnp.where(take_sub, sub_prop_u, block[8, _T_PROP_U]),
+            _T_PROP_H: jnp.where(take_sub, sub_prop_h, block[8, _T_PROP_H]),
+            _STEPS: block[8, _STEPS] + 1,
             _DEPTH: new_depth,
             _DONE: done,
             _TURN: sub_turn | top_turn,
@@ -324,22 +380,42 @@ def _leaf_step(
         width,
         dtype,
     )
-    sub_prop = jnp.where(take_leaf, leaf[np.array([0, 3])], state[_SUB_PROP : _SUB_PROP + 2])
-    tree_prop = jnp.where(take_sub, sub_prop, state[_TREE_PROP : _TREE_PROP + 2])
+    leaf_prop = leaf[np.array([0, 3])]
+    sub_prop = jnp.where(take_leaf, leaf_prop, old_sub_prop)
 
     # Even leaves push a start checkpoint at slot popcount(n) (keeping the test of the start
     # below it to this leaf); odd leaves keep an end checkpoint at the slot of the largest
     # sub-subtree they complete.
     slot = jnp.where((n & 1) == 0, pc, D + pc - t)
-    new_ckpt = jnp.stack([state[_RHO] + ex[11] * e_d, v])
-    ckpt = jnp.where((ckpt_ids == slot)[:, None, None], new_ckpt[None], ckpt)
+    new_ckpt = jnp.stack([old_rho + ex[11] * e_d, v])
     # The next leaf grows from this one, or from the far end if a new subtree turns back.
     turn_back = sub_done & ((ex[9] < 0.5) != go_right)
-    far = jnp.where(go_right, state[_LEFT : _LEFT + 4], state[_RIGHT : _RIGHT + 4])
-    cur = jnp.where(turn_back, far, leaf)
-    return jnp.concatenate(
-        [cur, ends, tree_prop, sub_prop, block[4:8], scalars[None], ckpt.reshape(4 * D, width)]
+    # The new state is the old one with some rows replaced. Each row reads the old state only
+    # at its own position, so XLA updates the loop state in place (no copy per leaf).
+    new_rows = jnp.concatenate(
+        [
+            jnp.where(turn_back, far, leaf),
+            leaf,
+            leaf,
+            sub_prop,
+            leaf_prop,
+            block[4:8],
+            jnp.broadcast_to(scalars, (2, width)),  # the scalars, and the key (not written)
+            jnp.broadcast_to(new_ckpt[None], (2 * D, 2, width)).reshape(4 * D, width),
+        ]
     )
+    replace = jnp.concatenate(
+        [
+            jnp.ones(4, bool),
+            jnp.asarray(right_rows[:, 0]) == go_right,
+            jnp.broadcast_to(take_sub, (2,)),
+            jnp.broadcast_to(take_leaf, (2,)),
+            jnp.ones(5, bool),
+            jnp.zeros(1, bool),  # the key
+            jnp.repeat(ckpt_ids == slot, 2),
+        ]
+    )
+    return jnp.where(replace[:, None], new_rows, state)
 
 
 def nuts_init(
@@ -444,6 +520,7 @@ def nuts_kernel(
             jnp.broadcast_to(point[None], (3, 4, width)).reshape(12, width),
             point[np.array([0, 3, 0, 3, 1, 1, 1, 2])],  # proposals, rho = p, start
             scalars[None],
+            _key_to_row(ckey, width, dtype)[None],
             jnp.zeros((4 * D, width), dtype),
         ]
     )
@@ -452,7 +529,6 @@ def nuts_kernel(
         functools.partial(
             _leaf_step,
             potential_and_grad=potential_and_grad,
-            ckey=ckey,
             step_size=step_size,
             inverse_mass_matrix=imm,
             mass=loop_mass(imm),

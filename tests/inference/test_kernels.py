@@ -37,7 +37,14 @@ from inference._integrator import (
     sample_momentum,
     velocity,
 )
-from inference._nuts import _DIRECTION, _MOMENTUM, nuts_init, nuts_kernel
+from inference._nuts import (
+    _DIRECTION,
+    _MOMENTUM,
+    _key_from_row,
+    _key_to_row,
+    nuts_init,
+    nuts_kernel,
+)
 from inference._step_size import find_reasonable_step_size
 from inference._welford import welford_covariance, welford_init, welford_update
 
@@ -174,6 +181,22 @@ def test_counter_split_chain_gives_independent_uniforms():
     assert scipy.stats.kstest(u, "uniform").pvalue > 1e-3
     # Lag-1 correlation of i.i.d. uniforms has sd 1/sqrt(n) ~ 0.007.
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 0.03
+
+
+@pytest.mark.parametrize("dtype", [jnp.float64, jnp.float32, jnp.float16, jnp.bfloat16])
+def test_nuts_key_row_round_trips_in_every_float_dtype(dtype):
+    # NUTS keeps its Threefry key in the loop state, a float array of the position's dtype;
+    # the words must come back bit for bit, extreme words included.
+    rng = np.random.default_rng(0)
+    words = np.concatenate(
+        [
+            rng.integers(0, 2**32, size=(200, 3), dtype=np.uint64),
+            np.array([[0, 2**32 - 1, 2**31], [2**24 + 1, 255, 256]], np.uint64),
+        ]
+    ).astype(np.uint32)
+    back = jax.vmap(lambda w: _key_from_row(_key_to_row(w, 16, dtype)))(jnp.asarray(words))
+    assert back.dtype == jnp.uint32
+    np.testing.assert_array_equal(np.asarray(back), words)
 
 
 def test_counter_split_other_implementations_fall_back():
