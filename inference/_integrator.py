@@ -19,6 +19,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
 
@@ -173,7 +174,13 @@ def counter_split(key: PRNGKeyArray) -> tuple[PRNGKeyArray, PRNGKeyArray]:
         first, second = jax.random.split(key)
         return first, second
     counters = jnp.arange(4, dtype=jnp.uint32)
-    x0, x1 = _threefry2x32(counter_key(key), counters[:2], counters[2:])
+    # Both keys in one small kernel: without the barrier XLA copies the Threefry into every
+    # kernel that reads a word of either key (in a sampler's draw, some ten of them), and
+    # XLA:CPU hands a loop body's kernels to its thread pool when more than 8 are ready at once.
+    words = lax.optimization_barrier(
+        jnp.stack(_threefry2x32(counter_key(key), counters[:2], counters[2:]))
+    )
+    x0, x1 = words[0], words[1]
     if typed:
         return jax.random.wrap_key_data(x0, impl=impl), jax.random.wrap_key_data(x1, impl=impl)
     return x0, x1

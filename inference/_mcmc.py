@@ -105,12 +105,16 @@ def _one_chain_loop(
     # One spare row at the end takes the draws that are not kept (warm-up, thinning), so
     # that every iteration writes its row without reading the old one.
     n_rows = program.num_collect + 1
-    buf_z = jnp.zeros((n_rows, d), dtype)
-    buf_info = {f: jnp.zeros(n_rows, _INFO_DTYPES.get(f, dtype)) for f in kernel.info_fields}
+    # A draw is one row: the position, then the statistics (exact in at least float32: counts
+    # stay below 2^24). One write per draw instead of one per field keeps the draw's kernels
+    # ready at once below XLA:CPU's threshold for handing them to its thread pool.
+    fields = kernel.info_fields
+    row_dtype = jnp.promote_types(dtype, jnp.float32)
+    buf = jnp.zeros((n_rows, d + len(fields)), row_dtype)
     tick = jnp.maximum(n_iter // 50, 1)
 
     def body(i, carry):
-        st, bz, bi = carry
+        st, buf = carry
         key, sub = counter_split(st.rng_key)
         kstate, info = kernel.step(
             sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
@@ -137,11 +141,10 @@ def _one_chain_loop(
         j = i // program.thinning
         write = (~adapting) & (i % program.thinning == 0) & (j < program.num_collect)
         row = jnp.where(write, j, program.num_collect)
-        bz = jax.lax.dynamic_update_index_in_dim(bz, kstate.z, row, 0)
-        bi = {
-            k: jax.lax.dynamic_update_index_in_dim(v, jnp.asarray(info[k], v.dtype), row, 0)
-            for k, v in bi.items()
-        }
+        draw = jnp.concatenate(
+            [kstate.z.astype(row_dtype), jnp.stack([info[f].astype(row_dtype) for f in fields])]
+        )
+        buf = jax.lax.dynamic_update_index_in_dim(buf, draw, row, 0)
         if program.progress is not None:
             jax.lax.cond(
                 (i % tick == 0) | (i == n_iter - 1),
@@ -150,11 +153,11 @@ def _one_chain_loop(
                 ),
                 lambda: None,
             )
-        return st, bz, bi
+        return st, buf
 
-    state, buf_z, buf_info = jax.lax.fori_loop(0, n_iter, body, (state, buf_z, buf_info))
-    buf_z = buf_z[:-1]
-    buf_info = {k: v[:-1] for k, v in buf_info.items()}
+    state, buf = jax.lax.fori_loop(0, n_iter, body, (state, buf))
+    buf_z = buf[:-1, :d].astype(dtype)
+    buf_info = {f: buf[:-1, d + k].astype(_INFO_DTYPES.get(f, dtype)) for k, f in enumerate(fields)}
     state = eqx.tree_at(
         lambda s: s.adapt, state, jax.lax.cond(adapting, adapt_final, lambda a: a, state.adapt)
     )

@@ -10,7 +10,7 @@ import pytest
 
 import dists as D
 from effects import deterministic, plate, sample
-from inference import HMC, MCMC, NUTS, ess_bulk, mcse_mean
+from inference import HMC, MCMC, NUTS, ess_bulk, mcse_mean, potential_energy
 
 
 def normal_model(y):
@@ -40,7 +40,15 @@ def test_samples_shapes_extra_fields_and_deterministic():
     for f in ("num_steps", "accept_prob", "diverging", "energy", "potential_energy", "tree_depth"):
         assert ex[f].shape == (2, 100), f
     assert ex["diverging"].dtype == bool
+    assert ex["num_steps"].dtype == ex["tree_depth"].dtype == jnp.int32
+    assert ex["accept_prob"].dtype == ex["potential_energy"].dtype == g["mu"].dtype
     assert np.all(ex["num_steps"] >= 1)
+    # Each draw's statistics are stored beside its position: its potential is that of the
+    # position (mu is unconstrained, so the potential needs no Jacobian).
+    recomputed = jax.vmap(lambda mu: potential_energy(normal_model, (Y,), {}, {"mu": mu}))(
+        g["mu"].reshape(-1)
+    )
+    np.testing.assert_allclose(ex["potential_energy"].reshape(-1), recomputed, rtol=1e-5, atol=1e-5)
     # tree_depth is Stan's treedepth__: a last subtree that turns or diverges is not counted.
     assert np.all(ex["num_steps"] <= 2 ** (ex["tree_depth"] + 1) - 1)
 
