@@ -127,6 +127,19 @@ _ROWS = 22
 _T_LOGW, _T_ACCEPT, _T_PROP_U, _T_PROP_H, _STEPS, _DEPTH, _DONE, _TURN, _DIV = range(9)
 _S_LOGW, _S_PROP_U, _S_PROP_H, _NSUB, _GO_RIGHT, _SEAM = range(9, 15)
 _MIN_WIDTH = 16
+# Rows of the old state that a leaf reads into its block (:func:`_leaf_step`), picked from the
+# first list where a row's condition holds and from the second otherwise: where the current
+# subtree began (its start, at its first leaf), the scalars, the far end of the trajectory (the
+# left one when growing right), rho, and the subtree's proposal.
+_PICK_IF = np.array(
+    [_RHO, _CUR + 1, _CUR + 2, _SCAL, *range(_LEFT, _LEFT + 4), _RHO, _SUB_PROP, _SUB_PROP + 1]
+)
+_PICK_ELSE = np.array(
+    [_RHO0, _START_P, _START_V, _SCAL, *range(_RIGHT, _RIGHT + 4), _RHO, _SUB_PROP, _SUB_PROP + 1]
+)
+# Rows of a leaf's block: the new leaf's z, p, v, z_grad and rho (0-4), then the picked rows
+# (rho0, start p, start v at 5-7), then the bit counts of the leaf index.
+_B_START, _B_SCAL, _B_FAR, _B_OLD_RHO, _B_OLD_SUB_PROP, _B_BITS = 5, 8, 9, 13, 14, 16
 # Counter words that keep the uniform streams of one transition apart.
 _LEAF, _DIRECTION, _MERGE, _MOMENTUM = range(4)
 
@@ -196,41 +209,15 @@ def _leaf_step(
     potential, z_grad = potential_and_grad(z)
     p = p_half - (0.5 * eps) * z_grad
     v = velocity(inverse_mass_matrix, p)
-    # The rows of the old state that the leaf needs, in one gather (a concatenation of more
-    # than 8 pieces would not fuse): where this subtree began (set at its first leaf), the
-    # scalars, the far end, rho and the subtree's proposal. The last three move to other rows
-    # of the new state; reading them here lets that state be the old one updated in place.
-    rows = np.arange(11)[:, None]
+    # The rows of the old state that the leaf needs (see _PICK_IF), in one gather: a
+    # concatenation of more than 8 pieces would not fuse. The far end, rho and the subtree's
+    # proposal move to other rows of the new state; reading them here into the block lets
+    # that state be the old one updated in place.
+    rows = np.arange(len(_PICK_IF))[:, None]
     picked = jnp.where(
         ((rows < 3) & (n == 0)) | ((rows >= 4) & (rows < 8) & go_right),
-        state[
-            np.array(
-                [
-                    _RHO,
-                    _CUR + 1,
-                    _CUR + 2,
-                    _SCAL,
-                    *range(_LEFT, _LEFT + 4),
-                    _RHO,
-                    _SUB_PROP,
-                    _SUB_PROP + 1,
-                ]
-            )
-        ],
-        state[
-            np.array(
-                [
-                    _RHO0,
-                    _START_P,
-                    _START_V,
-                    _SCAL,
-                    *range(_RIGHT, _RIGHT + 4),
-                    _RHO,
-                    _SUB_PROP,
-                    _SUB_PROP + 1,
-                ]
-            )
-        ],
+        state[_PICK_IF],
+        state[_PICK_ELSE],
     )
     # The new rows, materialised once: z, p, v, z_grad, rho; the picked rows; and the bit
     # counts of n, so that later kernels read them rather than rederive them (XLA would
@@ -250,17 +237,17 @@ def _leaf_step(
             potential,
         )
     )
-    # Row 8 of the block holds the scalars.
-    n = block[8, _NSUB].astype(jnp.int32)
-    depth = block[8, _DEPTH].astype(jnp.int32)
+    n = block[_B_SCAL, _NSUB].astype(jnp.int32)
+    depth = block[_B_SCAL, _DEPTH].astype(jnp.int32)
     new_sub = n == 0
-    go_right = block[8, _GO_RIGHT] > 0
-    pc = block[16, 0].astype(jnp.int32)  # popcount(n)
-    t = block[16, 1].astype(jnp.int32)  # trailing ones of n: sub-subtrees completed here
+    go_right = block[_B_SCAL, _GO_RIGHT] > 0
+    pc = block[_B_BITS, 0].astype(jnp.int32)  # popcount(n)
+    t = block[_B_BITS, 1].astype(jnp.int32)  # trailing ones of n: sub-subtrees completed here
     leaf, p, v, rho = block[:4], block[1], block[2], block[4]
-    rho0, start_p, start_v = block[5], block[6], block[7]
+    rho0, start_p, start_v = block[_B_START], block[_B_START + 1], block[_B_START + 2]
     ckpt = state[_ROWS:].reshape(2 * D, 2, width)
-    far, old_rho, old_sub_prop = block[9:13], block[13], block[14:16]
+    far, old_rho = block[_B_FAR : _B_FAR + 4], block[_B_OLD_RHO]
+    old_sub_prop = block[_B_OLD_SUB_PROP : _B_OLD_SUB_PROP + 2]
     far_v = far[2]
 
     # Every dot product of the leaf in one reduction. Each row r has a prefix P_r and a
@@ -289,9 +276,9 @@ def _leaf_step(
     energy = potential + 0.5 * pv
     # A NaN or infinite energy (from the potential or its gradient) is a divergence.
     log_w = -jnp.where(jnp.isfinite(energy), energy - energy_0, big)
-    sub_logw = jnp.where(new_sub, -big, block[8, _S_LOGW])
+    sub_logw = jnp.where(new_sub, -big, block[_B_SCAL, _S_LOGW])
     top = jnp.maximum(sub_logw, log_w)
-    tree_logw = block[8, _T_LOGW]
+    tree_logw = block[_B_SCAL, _T_LOGW]
     most = jnp.maximum(tree_logw, top)
 
     level = pc - slots  # start slot j begins the completed sub-subtree of 2^level leaves
@@ -300,7 +287,7 @@ def _leaf_step(
     slot_ok = ((level < 1) | (level > t) | ok[:D]) & (
         (level < 2) | (level > t) | (ok[D:] & (ckpt[1 : D + 1, 0, d] > 0.5))
     )
-    seam_ok = jnp.where(new_sub, (dots[2 * D + 1, 1] > 0) & (rv > 0), block[8, _SEAM] > 0)
+    seam_ok = jnp.where(new_sub, (dots[2 * D + 1, 1] > 0) & (rv > 0), block[_B_SCAL, _SEAM] > 0)
     merge_ok = (
         seam_ok
         & (dots[2 * D + 2, 0] > 0)
@@ -312,7 +299,7 @@ def _leaf_step(
     below_ok = functools.reduce(
         operator.or_, [(pc - 1 == j) & (jnp.minimum(dots[j, 0], dots[j, 1]) > 0) for j in range(D)]
     )
-    counters = jnp.stack([block[8, _STEPS].astype(jnp.int32), depth, depth + 1])
+    counters = jnp.stack([block[_B_SCAL, _STEPS].astype(jnp.int32), depth, depth + 1])
     # The key is read from the loop state: as a loop invariant, XLA would hoist parts of the
     # Threefry out of the loop into kernels of their own, run before every transition.
     ckey = _key_from_row(state[_KEY])
@@ -357,15 +344,15 @@ def _leaf_step(
     # As Stan's treedepth__: the doublings merged (a subtree that turns or diverges is not).
     new_depth = depth + (sub_done & valid).astype(jnp.int32)
     done = sub_done & (~valid | top_turn | (new_depth >= D))
-    sub_prop_u = jnp.where(take_leaf, potential, block[8, _S_PROP_U])
-    sub_prop_h = jnp.where(take_leaf, energy, block[8, _S_PROP_H])
+    sub_prop_u = jnp.where(take_leaf, potential, block[_B_SCAL, _S_PROP_U])
+    sub_prop_h = jnp.where(take_leaf, energy, block[_B_SCAL, _S_PROP_H])
     scalars = _row(
         {
             _T_LOGW: jnp.where(sub_done & valid, ex[6], tree_logw),
-            _T_ACCEPT: block[8, _T_ACCEPT] + ex[2],
-            _T_PROP_U: jnp.where(take_sub, sub_prop_u, block[8, _T_PROP_U]),
-            _T_PROP_H: jnp.where(take_sub, sub_prop_h, block[8, _T_PROP_H]),
-            _STEPS: block[8, _STEPS] + 1,
+            _T_ACCEPT: block[_B_SCAL, _T_ACCEPT] + ex[2],
+            _T_PROP_U: jnp.where(take_sub, sub_prop_u, block[_B_SCAL, _T_PROP_U]),
+            _T_PROP_H: jnp.where(take_sub, sub_prop_h, block[_B_SCAL, _T_PROP_H]),
+            _STEPS: block[_B_SCAL, _STEPS] + 1,
             _DEPTH: new_depth,
             _DONE: done,
             _TURN: sub_turn | top_turn,
