@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
@@ -19,16 +19,22 @@ from ._integrator import (
     ChainPosition,
     IntegratorState,
     _check_inverse_mass_matrix,
+    counter_key,
+    counter_normal,
+    counter_uniform,
     evaluate_position,
     kinetic_energy,
     leapfrog,
     loop_mass,
     make_value_and_grad,
-    sample_momentum,
+    momentum_from_normal,
     velocity,
 )
 
 _MAX_STEPS = 2**16  # cap on the steps a trajectory length asks for (tiny step sizes)
+# Counter words that keep the acceptance draw and the momentum of a transition apart (a normal
+# draw with word w uses the uniform words 2w and 2w + 1, so the momentum takes 2 and 3).
+_ACCEPT, _MOMENTUM = range(2)
 
 
 class HMCState(ChainPosition):
@@ -129,8 +135,11 @@ def hmc_kernel(
         steps = jnp.ceil(jnp.asarray(trajectory_length, dtype) / step_size)
         n = jnp.clip(jnp.nan_to_num(steps, nan=1.0), 1, _MAX_STEPS).astype(jnp.int32)
 
-    key_p, key_u = jax.random.split(key)
-    p = sample_momentum(key_p, imm, z)
+    # All randomness of the transition is Threefry of the key on distinct counters, unrolled
+    # (JAX runs its own as a rolled loop on CPU, three of them per draw here).
+    ckey = counter_key(key)
+    eps = counter_normal(ckey, np.arange(z.shape[0], dtype=np.uint32), jnp.uint32(_MOMENTUM), dtype)
+    p = momentum_from_normal(imm, eps)
     start = IntegratorState(z, p, velocity(imm, p), state.potential_energy, state.z_grad)
     energy_0 = state.potential_energy + kinetic_energy(imm, p)
     mass = loop_mass(imm)
@@ -142,7 +151,8 @@ def hmc_kernel(
     energy = end.potential_energy + 0.5 * jnp.dot(end.p, end.v)
     delta = jnp.where(jnp.isfinite(energy), energy - energy_0, jnp.inf)
     accept_prob = jnp.minimum(jnp.exp(-delta), 1.0)
-    accepted = jax.random.uniform(key_u, (), dtype) < accept_prob
+    u = counter_uniform(ckey, jnp.zeros((), jnp.int32), jnp.uint32(_ACCEPT), dtype)
+    accepted = u < accept_prob
     new_state = HMCState(
         jnp.where(accepted, end.z, z),
         jnp.where(accepted, end.potential_energy, state.potential_energy),

@@ -121,9 +121,19 @@ def sample_momentum(
     """
     z = jnp.asarray(z)
     imm = jnp.asarray(inverse_mass_matrix, dtype=z.dtype)
-    eps = jax.random.normal(key, z.shape, z.dtype)
-    factor = momentum_factor(imm)
-    if imm.ndim == 1:
+    return momentum_from_normal(imm, jax.random.normal(key, z.shape, z.dtype))
+
+
+def momentum_from_normal(inverse_mass_matrix: Array, eps: Float[Array, " d"]) -> Array:
+    """The momentum ``p ~ N(0, M)`` made from standard normal draws ``eps``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> momentum_from_normal(jnp.array([4.0, 1.0]), jnp.ones(2))
+        Array([0.5, 1. ], dtype=float32)
+    """
+    factor = momentum_factor(inverse_mass_matrix)
+    if inverse_mass_matrix.ndim == 1:
         return factor * eps
     # M = (L L^T)^{-1} = L^{-T} L^{-1}, so p = L^{-T} eps has covariance M.
     return jax.scipy.linalg.solve_triangular(factor, eps, lower=True, trans="T")

@@ -62,7 +62,6 @@ from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -78,7 +77,7 @@ from ._integrator import (
     evaluate_position,
     loop_mass,
     make_value_and_grad,
-    momentum_factor,
+    momentum_from_normal,
     velocity,
 )
 
@@ -488,11 +487,7 @@ def nuts_kernel(
     # All randomness of the transition is Threefry of the key on distinct counters.
     ckey = counter_key(key)
     eps = counter_normal(ckey, np.arange(d, dtype=np.uint32), jnp.uint32(_MOMENTUM), dtype)
-    factor = momentum_factor(imm)
-    if imm.ndim == 1:
-        p0 = factor * eps
-    else:
-        p0 = jax.scipy.linalg.solve_triangular(factor, eps, lower=True, trans="T")
+    p0 = momentum_from_normal(imm, eps)
     v0 = velocity(imm, p0)
     energy_0 = u0 + 0.5 * jnp.dot(p0, v0)
     go_right = counter_uniform(ckey, jnp.zeros((), jnp.int32), jnp.uint32(_DIRECTION), dtype) < 0.5
