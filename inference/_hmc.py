@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
@@ -20,14 +19,13 @@ from ._integrator import (
     IntegratorState,
     _check_inverse_mass_matrix,
     counter_key,
-    counter_normal,
+    counter_momentum,
     counter_uniform,
     evaluate_position,
     kinetic_energy,
     leapfrog,
     loop_mass,
     make_value_and_grad,
-    momentum_from_normal,
     velocity,
 )
 
@@ -138,8 +136,7 @@ def hmc_kernel(
     # All randomness of the transition is Threefry of the key on distinct counters, unrolled
     # (JAX runs its own as a rolled loop on CPU, three of them per draw here).
     ckey = counter_key(key)
-    eps = counter_normal(ckey, np.arange(z.shape[0], dtype=np.uint32), jnp.uint32(_MOMENTUM), dtype)
-    p = momentum_from_normal(imm, eps)
+    p = counter_momentum(ckey, _MOMENTUM, imm, dtype)
     start = IntegratorState(z, p, velocity(imm, p), state.potential_energy, state.z_grad)
     energy_0 = state.potential_energy + kinetic_energy(imm, p)
     mass = loop_mass(imm)

@@ -19,6 +19,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree
@@ -238,6 +239,21 @@ def counter_normal(ckey: Array, c0: ArrayLike, c1: ArrayLike, dtype: Any) -> Arr
     u1 = 1.0 - counter_uniform(ckey, c0, c1, dtype)  # in (0, 1]
     u2 = counter_uniform(ckey, c0, c1 + jnp.uint32(1), dtype)
     return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos((2.0 * math.pi) * u2)
+
+
+def counter_momentum(ckey: Array, c1: int, inverse_mass_matrix: Array, dtype: Any) -> Array:
+    """A momentum ``p ~ N(0, M)`` from the standard normals at counters ``(i, c1)``,
+    ``i < d`` (:func:`counter_normal`): the draw a transition starts from.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> ckey = counter_key(jax.random.key(0))
+        >>> counter_momentum(ckey, 3, jnp.ones(4), jnp.float32).shape
+        (4,)
+    """
+    d = inverse_mass_matrix.shape[0]
+    eps = counter_normal(ckey, np.arange(d, dtype=np.uint32), jnp.uint32(c1), dtype)
+    return momentum_from_normal(inverse_mass_matrix, eps)
 
 
 def loop_mass(inverse_mass_matrix: Array) -> Array | None:

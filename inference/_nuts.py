@@ -71,13 +71,12 @@ from ._integrator import (
     ChainPosition,
     _check_inverse_mass_matrix,
     counter_key,
-    counter_normal,
+    counter_momentum,
     counter_uniform,
     drift,
     evaluate_position,
     loop_mass,
     make_value_and_grad,
-    momentum_from_normal,
     velocity,
 )
 
@@ -486,8 +485,7 @@ def nuts_kernel(
 
     # All randomness of the transition is Threefry of the key on distinct counters.
     ckey = counter_key(key)
-    eps = counter_normal(ckey, np.arange(d, dtype=np.uint32), jnp.uint32(_MOMENTUM), dtype)
-    p0 = momentum_from_normal(imm, eps)
+    p0 = counter_momentum(ckey, _MOMENTUM, imm, dtype)
     v0 = velocity(imm, p0)
     energy_0 = u0 + 0.5 * jnp.dot(p0, v0)
     go_right = counter_uniform(ckey, jnp.zeros((), jnp.int32), jnp.uint32(_DIRECTION), dtype) < 0.5
