@@ -449,14 +449,19 @@ class MCMC:
             if self._progress is not None:
                 self._progress.close()
 
+    def _warm_up(self, potential, template, states, schedule, rng_key):
+        """The warm-up phase from fresh chain states; returns the adapted states."""
+        states, _, _ = self._run_phase(
+            potential, template, states, self.num_warmup, True, schedule, "warmup", rng_key, False
+        )
+        return states
+
     def warmup(self, rng_key: Any, *args: Any, init_params: Any = None, **kwargs: Any) -> None:
         """Run warm-up only; the adapted state is kept in ``post_warmup_state``."""
         potential = self._potential(args, kwargs)
         states, template = self._start(potential, rng_key, args, kwargs, init_params)
         schedule = warmup_schedule_np(max(self.num_warmup, 1))
-        states, _, _ = self._run_phase(
-            potential, template, states, self.num_warmup, True, schedule, "warmup", rng_key, False
-        )
+        states = self._warm_up(potential, template, states, schedule, rng_key)
         self.post_warmup_state = states
         self._template = template
         self._args, self._kwargs = tuple(args), dict(kwargs)
@@ -480,17 +485,7 @@ class MCMC:
         if not continuing:
             states, template = self._start(potential, rng_key, args, kwargs, init_params)
             if self.num_warmup > 0:
-                states, _, _ = self._run_phase(
-                    potential,
-                    template,
-                    states,
-                    self.num_warmup,
-                    True,
-                    schedule,
-                    "warmup",
-                    rng_key,
-                    False,
-                )
+                states = self._warm_up(potential, template, states, schedule, rng_key)
         else:
             states = self.post_warmup_state
             template = self._template
