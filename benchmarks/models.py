@@ -215,6 +215,19 @@ def fx_hmm(
     effects.factor("forward_log_prob", logsumexp(log_prob))
 
 
+# --------------------------------------------------------------------------------------
+# a gradient that costs almost nothing: what the sampler itself costs per step
+# --------------------------------------------------------------------------------------
+
+
+def np_std_normal(loc):
+    numpyro.sample("x", nd.Normal(loc, 1.0).to_event(1))
+
+
+def fx_std_normal(loc):
+    effects.sample("x", D.Normal(loc, 1.0).to_event(1))
+
+
 # name -> (numpyro model, effax model, data factory, latent sites for ESS)
 BENCHMARKS = {
     "eight_schools": (
