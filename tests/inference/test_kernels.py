@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from inference import _nuts
 from inference._adaptation import (
     FAST_INITIAL,
     FAST_TERMINAL,
@@ -291,7 +292,16 @@ def _reference_nuts_steps(a_diag, imm, z0, key, step_size, max_depth):
     return count[0], depth
 
 
-def test_nuts_termination_matches_recursive_reference():
+@pytest.fixture(params=["short", "long"])
+def leaf_rows(request, monkeypatch):
+    """Run NUTS with the leaf laid out for short rows, or for long ones (as from
+    ``_nuts._LARGE_D`` dimensions on) at every dimension."""
+    if request.param == "long":
+        monkeypatch.setattr(_nuts, "_LARGE_D", 1)
+    return request.param
+
+
+def test_nuts_termination_matches_recursive_reference(leaf_rows):
     a_diag = np.array([1.0, 4.0, 0.25])
     imm = np.array([1.0, 0.5, 2.0])
     potential = lambda z: 0.5 * jnp.sum(jnp.asarray(a_diag) * z**2)  # noqa: E731
@@ -314,7 +324,9 @@ def test_nuts_termination_matches_recursive_reference():
     "kernel,d,dense,step",
     [(nuts_kernel, 5, False, 0.35), (nuts_kernel, 2, True, 0.5), (_hmc10, 5, False, 0.25)],
 )
-def test_samples_correlated_gaussian(kernel, d, dense, step):
+def test_samples_correlated_gaussian(kernel, d, dense, step, leaf_rows):
+    if kernel is not nuts_kernel and leaf_rows == "long":
+        pytest.skip("the leaf layout is NUTS's")
     mean = np.linspace(-1.0, 2.0, d)
     cov = _correlated_cov(d)
     potential = _gaussian(mean, cov)
@@ -339,6 +351,26 @@ def _normal_normal():
         return -(log_prior + log_lik)
 
     return potential, post_mean, post_var
+
+
+def test_nuts_long_row_leaf_is_the_same_transition_at_high_dimension(monkeypatch):
+    # At d = 300 the leaf takes its long-row layout; forced to the short-row one it must
+    # make the same trajectories (float64: the dot products differ only in rounding).
+    d = 300
+    scales = jnp.asarray(np.linspace(0.5, 2.0, d))
+    potential = lambda z: 0.5 * jnp.sum((z / scales) ** 2)  # noqa: E731
+    z0 = jnp.asarray(np.random.default_rng(3).normal(size=(4, d)))
+
+    def run(potential):  # a new function each time: _run_chains compiles per potential
+        return _run_chains(nuts_kernel, potential, 4, 30, jax.random.key(5), z0, 0.3, jnp.ones(d))
+
+    assert d >= _nuts._LARGE_D
+    long_draws, long_info = run(lambda z: potential(z))
+    monkeypatch.setattr(_nuts, "_LARGE_D", 10**9)
+    short_draws, short_info = run(lambda z: potential(z))
+    np.testing.assert_array_equal(long_info.num_steps, short_info.num_steps)
+    np.testing.assert_allclose(long_draws, short_draws, rtol=1e-12, atol=1e-12)
+    assert int(jnp.min(long_info.num_steps)) >= 3  # the U-turn checks did the stopping
 
 
 @pytest.mark.parametrize("kernel", [nuts_kernel, _hmc10])
