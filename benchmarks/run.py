@@ -355,7 +355,6 @@ def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats,
     for su in setups:
         own = sampler_cost(su["fw"], d, num_warmup, num_samples, timed_seeds, log)
         out[su["fw"].name]["own_cost_s"] = own
-        out[su["fw"].name]["dim"] = d
     return out
 
 
