@@ -99,8 +99,9 @@ class _Kernel(eqx.Module):
     transition: ClassVar[Callable[..., Any]]
     state_type: ClassVar[type[ChainPosition]]
 
-    def options(self) -> dict[str, Any]:
-        """The static keyword arguments this configuration passes to ``transition``."""
+    def options(self, batched: bool = False) -> dict[str, Any]:
+        """The static keyword arguments this configuration passes to ``transition``;
+        ``batched``: the transition runs under ``jax.vmap`` over chains."""
         return {}
 
     def init_state(self, z_flat: Array, potential_flat: Callable[[Array], Array]) -> Any:
@@ -122,10 +123,12 @@ class _Kernel(eqx.Module):
         potential_flat: Callable[[Array], Array],
         step_size: Array,
         inverse_mass_matrix: Array,
+        batched: bool = False,
     ) -> tuple[Any, dict[str, Array]]:
-        """One transition: the new state and the statistics named in ``info_fields``."""
+        """One transition: the new state and the statistics named in ``info_fields``.
+        ``batched``: it runs under ``jax.vmap`` over chains (static)."""
         state, info = type(self).transition(
-            key, state, potential_flat, step_size, inverse_mass_matrix, **self.options()
+            key, state, potential_flat, step_size, inverse_mass_matrix, **self.options(batched)
         )
         return state, {f: getattr(info, f) for f in self.info_fields}
 
@@ -149,8 +152,8 @@ class NUTS(_Kernel):
     transition = staticmethod(nuts_kernel)
     state_type = NUTSState
 
-    def options(self) -> dict[str, Any]:
-        return {"max_tree_depth": self.max_tree_depth}
+    def options(self, batched: bool = False) -> dict[str, Any]:
+        return {"max_tree_depth": self.max_tree_depth, "batched": batched}
 
 
 class HMC(_Kernel):
@@ -175,5 +178,5 @@ class HMC(_Kernel):
     transition = staticmethod(hmc_kernel)
     state_type = HMCState
 
-    def options(self) -> dict[str, Any]:
+    def options(self, batched: bool = False) -> dict[str, Any]:
         return {"num_steps": self.num_steps, "trajectory_length": self.trajectory_length}

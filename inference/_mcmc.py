@@ -68,6 +68,7 @@ class _Program(eqx.Module):
     num_collect: int = eqx.field(static=True)
     thinning: int = eqx.field(static=True)
     progress: Any = eqx.field(static=True)
+    batched: bool = eqx.field(static=True, default=False)  # chains vmapped together
 
 
 def _init_chain(
@@ -117,14 +118,22 @@ def _one_chain_loop(
         st, buf = carry
         key, sub = counter_split(st.rng_key)
         kstate, info = kernel.step(
-            sub, st.z, potential_flat, st.adapt.step_size, st.adapt.inverse_mass_matrix
+            sub,
+            st.z,
+            potential_flat,
+            st.adapt.step_size,
+            st.adapt.inverse_mass_matrix,
+            batched=program.batched,
         )
         # `adapting` is one flag for all chains (never batched), so this stays a real
-        # branch under vmap and sampling pays nothing for adaptation.
+        # branch under vmap and sampling pays nothing for adaptation. Warm-up starts from
+        # fresh states, so its iteration is the loop's index `i`, which is one for all
+        # chains too: the schedule's window ends stay real branches under vmap, and the
+        # step-size search at each window's end runs there only, not every iteration.
         adapt = jax.lax.cond(
             adapting,
             lambda: adapt_update(
-                st.iteration,
+                i,
                 st.adapt,
                 kstate.z,
                 info["accept_prob"],
@@ -410,6 +419,7 @@ class MCMC:
             self.num_samples // self.thinning + (1 if self.num_samples % self.thinning else 0),
             self.thinning,
             self._progress,
+            batched=self.chain_method == "vectorized" and self.num_chains > 1,
         )
         # NumPy scalars go into the compiled loop as arguments with no program of their own.
         n, flag, rekey = np.int32(n_iter), np.bool_(adapting), np.bool_(rekey)

@@ -42,10 +42,11 @@ own position, so XLA updates it in place rather than copying it every leaf. The 
 the state too: as a loop invariant, XLA would hoist pieces of the Threefry out of the loop as
 kernels of their own, all ready at the start of every transition.
 
-Long rows (``d >= _LARGE_D``) change what is cheap: there the leaf's dot products are one
-batched dot and it writes only the rows that change, each a slice updated in place, where
-on short rows a product-and-sum and a select over the whole state are fewer kernels. At
-d = 1000 that takes a leaf from 264 to about 40 microseconds.
+Long rows (``d >= _LARGE_D``, or chains batched by ``jax.vmap``) change what is cheap:
+there the leaf's dot products are one batched dot, and it writes only the rows that change,
+each a slice updated in place; on short rows a product-and-sum and a select over the whole
+state are fewer kernels. At d = 1000 that takes a leaf from 264 to about 40 microseconds;
+with 1000 chains of eight schools under ``vmap``, from about 5 to 1.3 milliseconds.
 
 On a larger model the leaf has more than 8 kernels, and XLA:CPU walks them as a graph: when
 more than 8 are ready at once it hands half of them to its thread pool, which on two cores
@@ -192,8 +193,12 @@ def _leaf_step(
     max_delta_energy: Array,
     d: int,
     max_tree_depth: int,
+    long_rows: bool,
 ) -> Array:
-    """Add one leaf to the current subtree, and merge the subtree when it ends."""
+    """Add one leaf to the current subtree, and merge the subtree when it ends.
+
+    ``long_rows`` (static) picks the layout for long rows of the state: many dimensions,
+    or many chains under ``jax.vmap`` (see the module's docstring)."""
     D = max_tree_depth
     width = state.shape[1]
     dtype = state.dtype
@@ -273,7 +278,7 @@ def _leaf_step(
     diff = rho[:d] - jnp.concatenate([ckpt[:, 0, :d], extra_p[:, :d]])
     vels = jnp.concatenate([ckpt[:, 1, :d], extra_v[:, :d]])
     both = jnp.stack([jnp.broadcast_to(v[:d], diff.shape), vels], axis=1)
-    if d >= _LARGE_D:
+    if long_rows:
         # On long rows XLA:CPU hands the product-and-sum to YNNPACK, slow inside this loop
         # (128 of a leaf's 264 microseconds at d = 1000); a batched dot is not (5).
         dots = jnp.einsum("rd,rkd->rk", diff, both)
@@ -387,7 +392,7 @@ def _leaf_step(
     new_ckpt = jnp.stack([old_rho + ex[11] * e_d, v])
     # The next leaf grows from this one, or from the far end if a new subtree turns back.
     turn_back = sub_done & ((ex[9] < 0.5) != go_right)
-    if d >= _LARGE_D:
+    if long_rows:
         # Write only the rows that change, in place. The select below evaluates every element
         # of the state, 22 + 4 * max_tree_depth rows of d + 1, at about a nanosecond each
         # (75 microseconds a leaf at d = 1000, against 7 for these writes).
@@ -470,6 +475,7 @@ def nuts_kernel(
     inverse_mass_matrix: ArrayLike,
     max_tree_depth: int = 10,
     max_delta_energy: ArrayLike = 1000.0,
+    batched: bool = False,
 ) -> tuple[NUTSState, NUTSInfo]:
     """One NUTS transition (multinomial sampling, generalised U-turn criterion).
 
@@ -483,6 +489,9 @@ def nuts_kernel(
         max_tree_depth: static; at most ``max_tree_depth`` doublings, so at most
             ``2^max_tree_depth - 1`` leapfrog steps.
         max_delta_energy: an energy error ``H - H_0`` above this is a divergence.
+        batched: static; ``True`` when the transition runs under ``jax.vmap`` over chains.
+            The leaf then takes its layout for long rows, several times faster there (as
+            it is from 64 dimensions on); the transitions are the same up to rounding.
 
     Returns:
         ``(new_state, info)`` with ``info`` a :class:`NUTSInfo`. A divergence is reported in
@@ -547,6 +556,7 @@ def nuts_kernel(
             max_delta_energy=max_delta_energy,
             d=d,
             max_tree_depth=D,
+            long_rows=batched or d >= _LARGE_D,
         ),
         init,
     )

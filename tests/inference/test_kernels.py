@@ -373,6 +373,30 @@ def test_nuts_long_row_leaf_is_the_same_transition_at_high_dimension(monkeypatch
     assert int(jnp.min(long_info.num_steps)) >= 3  # the U-turn checks did the stopping
 
 
+def test_nuts_batched_layout_is_the_same_transition_under_vmap():
+    # Vectorised chains take the long-row layout (batched=True): the same transitions as
+    # the short-row layout, in float64, where only rounding differs.
+    d = 4
+    potential = _gaussian(np.linspace(-1.0, 2.0, d), _correlated_cov(d))
+    z0 = jnp.asarray(np.random.default_rng(4).normal(size=(6, d)))
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(batched, keys, z0):
+        def chain(key, z):
+            def step(state, k):
+                state, info = nuts_kernel(k, state, potential, 0.4, jnp.ones(d), batched=batched)
+                return state, (state.z, info.num_steps)
+
+            return jax.lax.scan(step, nuts_init(z, potential), jax.random.split(key, 40))[1]
+
+        return jax.vmap(chain)(keys, z0)
+
+    keys = jax.random.split(jax.random.key(9), 6)
+    (z_long, n_long), (z_short, n_short) = run(True, keys, z0), run(False, keys, z0)
+    np.testing.assert_array_equal(n_long, n_short)
+    np.testing.assert_allclose(z_long, z_short, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("kernel", [nuts_kernel, _hmc10])
 def test_normal_normal_posterior(kernel):
     potential, post_mean, post_var = _normal_normal()

@@ -83,6 +83,21 @@ def test_chain_methods_agree_in_distribution(method):
     assert abs(draws.mean() - float(Y.sum()) / prec) < 4 * float(mcse_mean(draws))
 
 
+def test_vectorized_chains_match_sequential_ones():
+    # Vectorised chains run the same transitions as sequential ones (float64; the vmapped
+    # NUTS leaf has its own layout, so only rounding may differ).
+    draws = {}
+    for method in ("sequential", "vectorized"):
+        m = _mcmc(num_chains=3, chain_method=method, num_warmup=30, num_samples=30)
+        m.run(jax.random.key(4), Y, extra_fields=("num_steps",))
+        draws[method] = (
+            m.get_samples(group_by_chain=True)["mu"],
+            m.get_extra_fields()["num_steps"],
+        )
+    np.testing.assert_array_equal(draws["vectorized"][1], draws["sequential"][1])
+    np.testing.assert_allclose(draws["vectorized"][0], draws["sequential"][0], rtol=1e-10)
+
+
 def test_parallel_falls_back_with_warning():
     m = _mcmc(num_chains=jax.local_device_count() + 1, chain_method="parallel", num_samples=20)
     with pytest.warns(UserWarning, match="running the chains sequentially"):
