@@ -128,8 +128,8 @@ def _one_chain_loop(
         # `adapting` is one flag for all chains (never batched), so this stays a real
         # branch under vmap and sampling pays nothing for adaptation. Warm-up starts from
         # fresh states, so its iteration is the loop's index `i`, which is one for all
-        # chains too: the schedule's window ends stay real branches under vmap, and the
-        # step-size search at each window's end runs there only, not every iteration.
+        # chains too: the schedule's window ends stay real branches under vmap (with
+        # `find_heuristic_step_size`, the step-size search then runs at window ends only).
         adapt = jax.lax.cond(
             adapting,
             lambda: adapt_update(
