@@ -50,7 +50,6 @@ class ChainState(eqx.Module):
     z: Any  # kernel state (flat position, potential, gradient)
     adapt: AdaptState
     rng_key: Array
-    iteration: Array
 
     @property
     def step_size(self) -> Array:
@@ -94,7 +93,7 @@ def _init_chain(
         potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
         key=rng_key,
     )
-    return ChainState(kstate, adapt, rng_key, jnp.asarray(0))
+    return ChainState(kstate, adapt, rng_key)
 
 
 def _one_chain_loop(
@@ -146,7 +145,7 @@ def _one_chain_loop(
             ),
             lambda: st.adapt,
         )
-        st = ChainState(kstate, adapt, key, st.iteration + 1)
+        st = ChainState(kstate, adapt, key)
         j = i // program.thinning
         write = (~adapting) & (i % program.thinning == 0) & (j < program.num_collect)
         row = jnp.where(write, j, program.num_collect)
