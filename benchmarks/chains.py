@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.run import BENCHMARKS, NMCMC, NNUTS, Effax, NumPyro, machine_info, one_run
+from benchmarks.run import BENCHMARKS, Effax, NumPyro, machine_info, one_run
 
 
 def main(argv=None) -> None:
@@ -33,19 +33,10 @@ def main(argv=None) -> None:
         print(f"{k}: {v}")
     print(f"{args.model}, {args.chains} vectorised chains, {args.draws} + {args.draws} draws")
     for fw in (Effax(), NumPyro()):
-        opts = dict(
-            num_warmup=args.draws,
-            num_samples=args.draws,
-            num_chains=args.chains,
-            chain_method="vectorized",
-            progress_bar=False,
+        model = np_model if isinstance(fw, NumPyro) else fx_model
+        mcmc = fw.mcmc(
+            model, args.draws, args.draws, num_chains=args.chains, chain_method="vectorized"
         )
-        if isinstance(fw, NumPyro):
-            mcmc = NMCMC(NNUTS(np_model), **opts)
-        else:
-            from inference import MCMC, NUTS
-
-            mcmc = MCMC(NUTS(fx_model), **opts)
         first = one_run(fw, mcmc, data, 0, params)
         r = one_run(fw, mcmc, data, 1, params)
         print(

@@ -121,21 +121,16 @@ def machine_info() -> dict[str, str]:
 class Framework:
     name: str
 
-    def mcmc(self, model, num_warmup: int, num_samples: int): ...
+    def mcmc(self, model, num_warmup: int, num_samples: int, **kwargs): ...
     def potential(self, model, args): ...
 
 
 class NumPyro(Framework):
     name = "NumPyro"
 
-    def mcmc(self, model, num_warmup, num_samples):
-        return NMCMC(
-            NNUTS(model),
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=1,
-            progress_bar=False,
-        )
+    def mcmc(self, model, num_warmup, num_samples, **kwargs):
+        opts = dict(num_chains=1, progress_bar=False) | kwargs
+        return NMCMC(NNUTS(model), num_warmup=num_warmup, num_samples=num_samples, **opts)
 
     def potential(self, model, args):
         info = n_initialize_model(jax.random.PRNGKey(0), model, model_args=args)
@@ -145,16 +140,11 @@ class NumPyro(Framework):
 class Effax(Framework):
     name = "Effax"
 
-    def mcmc(self, model, num_warmup, num_samples):
+    def mcmc(self, model, num_warmup, num_samples, **kwargs):
         from inference import MCMC, NUTS
 
-        return MCMC(
-            NUTS(model),
-            num_warmup=num_warmup,
-            num_samples=num_samples,
-            num_chains=1,
-            progress_bar=False,
-        )
+        opts = dict(num_chains=1, progress_bar=False) | kwargs
+        return MCMC(NUTS(model), num_warmup=num_warmup, num_samples=num_samples, **opts)
 
     def potential(self, model, args):
         info = inference.initialize_model(jax.random.key(0), model, model_args=args)
@@ -289,8 +279,7 @@ def sampler_cost(framework: Framework, d: int, num_warmup, num_samples, timed_se
 
 def _flat_dim(model, args) -> int:
     """The number of unconstrained scalars of ``model`` (Effax's view; NumPyro's is the same)."""
-    info = inference.initialize_model(jax.random.key(0), model, model_args=args)
-    return sum(int(np.size(x)) for x in jax.tree.leaves(info.param_info.z))
+    return sum(int(np.size(x)) for x in jax.tree.leaves(Effax().potential(model, args)[1]))
 
 
 def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats, vg_calls, log):
