@@ -321,12 +321,17 @@ def test_nuts_termination_matches_recursive_reference(leaf_rows):
 
 
 @pytest.mark.parametrize(
-    "kernel,d,dense,step",
-    [(nuts_kernel, 5, False, 0.35), (nuts_kernel, 2, True, 0.5), (_hmc10, 5, False, 0.25)],
+    "kernel,d,dense,step,leaf_rows",
+    [
+        (nuts_kernel, 5, False, 0.35, "short"),
+        (nuts_kernel, 5, False, 0.35, "long"),
+        (nuts_kernel, 2, True, 0.5, "short"),
+        (nuts_kernel, 2, True, 0.5, "long"),
+        (_hmc10, 5, False, 0.25, "short"),  # the leaf layout is NUTS's
+    ],
+    indirect=["leaf_rows"],
 )
 def test_samples_correlated_gaussian(kernel, d, dense, step, leaf_rows):
-    if kernel is not nuts_kernel and leaf_rows == "long":
-        pytest.skip("the leaf layout is NUTS's")
     mean = np.linspace(-1.0, 2.0, d)
     cov = _correlated_cov(d)
     potential = _gaussian(mean, cov)
