@@ -2,11 +2,23 @@
 
 This package stands alone: it does not import ``effects`` or ``handlers``.
 Each helper module's public names are re-exported here, one import per name.
+
+Parameter checks. A distribution checks its parameters against ``arg_constraints`` when
+it is built. By default (``validate_args=None``) concrete values are checked and a bad
+one raises ``ValueError`` naming the family, the parameter, the constraint and the value;
+traced values (under ``jit``, or mapped by ``vmap``, or differentiated) are not checked and
+cost nothing. ``validate_args=True`` also checks traced values at run time and makes
+``log_prob`` check its values against the support; ``validate_args=False`` checks nothing.
+
+NumPyro's helpers. ``dists.util`` holds what models import from
+``numpyro.distributions.util`` (``vec_to_tril_matrix``, ``promote_shapes``,
+``lazy_property``, ...). A new family can subclass ``Distribution`` as NumPyro users do;
+see the docstring of ``Distribution``.
 """
 
 # --- transforms (dists/_transforms.py, dists/_biject_to.py) ---
 # (also _elementwise_transforms.py, _vector_transforms.py, _matrix_transforms.py)
-from . import constraints as constraints, transforms as transforms
+from . import constraints as constraints, transforms as transforms, util as util
 from ._biject_to import biject_to as biject_to, transform_to as transform_to
 from ._constraints import Constraint as Constraint
 

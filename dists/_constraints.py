@@ -306,6 +306,9 @@ class _Independent(Constraint):
     def feasible_like(self, prototype):
         return self.base_constraint.feasible_like(prototype)
 
+    def __repr__(self) -> str:
+        return f"Independent({self.base_constraint!r}, {self.reinterpreted_batch_ndims})"
+
 
 class _Dependent(Constraint):
     """Placeholder for supports that depend on other values and cannot be checked."""

@@ -510,8 +510,14 @@ class Uniform(Distribution):
     ):
         low, high = self._init_params(validate_args, low=low, high=high)
         # Both are ``dependent`` in arg_constraints (as in NumPyro); check them here.
-        self.low = self._check_param("low", low, C.real)
-        self.high = self._check_param("high", high, C.greater_than(low))
+        self.low = self._check_param("low", low, C.real, validate_args=validate_args)
+        self.high = self._check_param(
+            "high",
+            high,
+            C.greater_than(low),
+            validate_args=validate_args,
+            describe="GreaterThan(low)",
+        )
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -565,7 +571,13 @@ class LogUniform(Distribution):
 
     def __init__(self, low: ArrayLike, high: ArrayLike, *, validate_args: bool | None = None):
         self.low, high = self._init_params(validate_args, low=low, high=high)
-        self.high = self._check_param("high", high, C.greater_than(self.low))
+        self.high = self._check_param(
+            "high",
+            high,
+            C.greater_than(self.low),
+            validate_args=validate_args,
+            describe="GreaterThan(low)",
+        )
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]

@@ -36,6 +36,7 @@ from . import _constraints as C
 from ._continuous import EULER_GAMMA, _outside_to_neg_inf
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
+from ._util import as_float, log1mexp
 
 _LOG_2PI = math.log(2 * math.pi)
 _circular = C.interval(-math.pi, math.pi)
@@ -585,6 +586,29 @@ def _von_mises_centred(key: PRNGKeyArray, kappa: Array, shape: Shape) -> Array:
     return jnp.where(kappa > big, eps / jnp.sqrt(jnp.maximum(kappa, big)), theta)
 
 
+def von_mises_centered(
+    key: PRNGKeyArray, concentration: ArrayLike, shape: Shape = (), dtype=jnp.float64
+) -> Array:
+    """Draws from ``VonMises(0, concentration)``, NumPyro's helper of that name.
+
+    Args:
+        key: a PRNG key.
+        concentration: the non-negative ``kappa``, broadcast to ``shape``.
+        shape: the shape of the draws; by default that of ``concentration``.
+        dtype: the float type of the draws (float64 becomes float32 unless x64 is on).
+
+    Example:
+        >>> import jax
+        >>> from dists.util import von_mises_centered
+        >>> von_mises_centered(jax.random.key(0), 2.0, (3,)).shape
+        (3,)
+    """
+    dtype = jax.dtypes.canonicalize_dtype(dtype)
+    kappa = as_float(concentration).astype(dtype)
+    shape = tuple(shape) or kappa.shape
+    return _von_mises_centred(key, jnp.broadcast_to(kappa, shape), shape)
+
+
 class VonMises(Distribution):
     """Von Mises (circular normal) distribution on ``[-pi, pi]``.
 
@@ -641,11 +665,6 @@ class VonMises(Distribution):
         return _LOG_2PI + jnp.log(i0e(k)) + k * (1 - i1e(k) / i0e(k))
 
 
-def _log1mexp(x: Array) -> Array:
-    """``log(1 - exp(x))`` for ``x <= 0``, accurate on both sides of ``-log 2``."""
-    return jnp.where(x > -math.log(2), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
-
-
 def _log_normal_pdf(z: Array) -> Array:
     return -0.5 * z**2 - 0.5 * _LOG_2PI
 
@@ -656,8 +675,9 @@ class TruncatedNormal(Distribution):
     Args:
         loc: location of the untruncated normal.
         scale: positive scale of the untruncated normal.
-        low: lower bound, or ``None`` for no lower bound (keyword only).
-        high: upper bound, greater than ``low``, or ``None`` for none (keyword only).
+        low: lower bound, or ``None`` (or ``-inf``) for no lower bound (keyword only).
+        high: upper bound, greater than ``low``, or ``None`` (or ``inf``) for none
+            (keyword only).
 
     The normal CDF loses precision near 1, so when the whole interval lies above the
     mean the computations use the mirror image ``Phi(-x)`` instead.
@@ -697,12 +717,24 @@ class TruncatedNormal(Distribution):
         given = dict(zip(bounds, arrays))
         self.low = given.get("low")
         self.high = given.get("high")
-        # The bounds are ``dependent`` in arg_constraints; check them here.
+        # The bounds are ``dependent`` in arg_constraints; check them here. An infinite
+        # bound on its own side is no bound, and is computed correctly.
         if self.low is not None:
-            self.low = self._check_param("low", self.low, C.real)
+            self.low = self._check_param(
+                "low",
+                self.low,
+                C.less_than(jnp.inf),
+                validate_args=validate_args,
+                describe="LessThan(inf)",
+            )
         if self.high is not None:
-            cons = C.real if self.low is None else C.greater_than(self.low)
-            self.high = self._check_param("high", self.high, cons)
+            if self.low is None:
+                cons, what = C.greater_than(-jnp.inf), "GreaterThan(-inf)"
+            else:
+                cons, what = C.greater_than(self.low), "GreaterThan(low)"
+            self.high = self._check_param(
+                "high", self.high, cons, validate_args=validate_args, describe=what
+            )
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -731,7 +763,7 @@ class TruncatedNormal(Distribution):
         flip = a > 0
         lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
         log_hi = log_ndtr(hi)
-        return log_hi + _log1mexp(log_ndtr(lo) - log_hi)
+        return log_hi + log1mexp(log_ndtr(lo) - log_hi)
 
     def _std_icdf(self, q: Array) -> Array:
         a, b = self._std_bounds()

@@ -829,8 +829,20 @@ class DiscreteUniform(Distribution):
     ):
         low, high = self._init_params(validate_args, low=low, high=high)
         # Stricter than ``arg_constraints`` (kept as in NumPyro): integers, low <= high.
-        self.low = self._check_param("low", low, C.integer_interval(-jnp.inf, jnp.inf))
-        self.high = self._check_param("high", high, C.integer_greater_than(low))
+        self.low = self._check_param(
+            "low",
+            low,
+            C.integer_interval(-jnp.inf, jnp.inf),
+            validate_args=validate_args,
+            describe="Integer",
+        )
+        self.high = self._check_param(
+            "high",
+            high,
+            C.integer_greater_than(low),
+            validate_args=validate_args,
+            describe="IntegerGreaterThanEq(low)",
+        )
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]

@@ -18,45 +18,10 @@ import numpy as np
 
 from . import _constraints as C
 from ._elementwise_transforms import _log_one_minus_tanh_sq
+from ._linalg import _tril_n, matrix_to_tril_vec, vec_to_tril_matrix
 from ._transforms import Transform, _check_event_rank, _eps
 from ._typing import Array, ArrayLike, Shape
 from ._util import as_float, softplus
-
-
-def _tril_n(size: int, diagonal: int, who: str) -> int:
-    """The ``n`` such that ``numpy.tril_indices(n, diagonal)`` has ``size`` entries."""
-    # tril(n, d) for d <= 0 has k(k+1)/2 entries with k = n + d.
-    k = (math.isqrt(8 * size + 1) - 1) // 2
-    if k * (k + 1) // 2 != size:
-        raise ValueError(
-            f"{who}: a vector of length {size} is not the free part of a square matrix; "
-            f"expected a length n(n{'+' if diagonal == 0 else '-'}1)/2."
-        )
-    return k - diagonal
-
-
-def vec_to_tril_matrix(vec: ArrayLike, diagonal: int = 0) -> Array:
-    """Fill the lower triangle (``tril_indices(n, diagonal)``, row-major) from ``vec``.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> from dists._matrix_transforms import vec_to_tril_matrix
-        >>> vec_to_tril_matrix(jnp.asarray([1.0, 2.0, 3.0])).tolist()
-        [[1.0, 0.0], [2.0, 3.0]]
-    """
-    vec = jnp.asarray(vec)
-    n = _tril_n(vec.shape[-1], diagonal, "vec_to_tril_matrix")
-    rows, cols = np.tril_indices(n, diagonal)
-    out = jnp.zeros(vec.shape[:-1] + (n, n), vec.dtype)
-    return out.at[..., rows, cols].set(vec)
-
-
-def tril_matrix_to_vec(mat: ArrayLike, diagonal: int = 0) -> Array:
-    """The entries ``tril_indices(n, diagonal)`` of ``mat``, row-major (inverse of above)."""
-    mat = jnp.asarray(mat)
-    n = mat.shape[-1]
-    rows, cols = np.tril_indices(n, diagonal)
-    return mat[..., rows, cols]
 
 
 def _diag(x: Array) -> Array:
@@ -113,7 +78,7 @@ class LowerCholeskyTransform(Transform):
     def _inverse(self, y: ArrayLike) -> Array:
         y = as_float(y)
         _check_square("LowerCholeskyTransform.inv", y)
-        return jnp.concatenate([tril_matrix_to_vec(y, -1), jnp.log(_diag(y))], -1)
+        return jnp.concatenate([matrix_to_tril_vec(y, -1), jnp.log(_diag(y))], -1)
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         x = as_float(x)
@@ -152,7 +117,7 @@ class ScaledUnitLowerCholeskyTransform(Transform):
         s = _diag(y)
         unit = y / s[..., None]
         s_free = s + jnp.log(-jnp.expm1(-s))  # inverse softplus
-        return jnp.concatenate([tril_matrix_to_vec(unit, -1), s_free], -1)
+        return jnp.concatenate([matrix_to_tril_vec(unit, -1), s_free], -1)
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         x = as_float(x)

@@ -15,6 +15,7 @@ from jax.scipy.special import digamma, gammaln, xlogy
 
 from . import _constraints as C
 from ._distribution import Distribution
+from ._linalg import cholesky_of_inverse
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
 from ._util import as_float
 
@@ -44,19 +45,6 @@ def _check_square(dist: str, name: str, m: Array) -> None:
             f"{dist}: `{name}` must be a (batch of) square matrices of shape (..., n, n); "
             f"found shape {m.shape}."
         )
-
-
-def _cholesky_of_inverse(precision: Array) -> Array:
-    """Lower ``L`` with ``L @ L.T == inv(precision)``.
-
-    With ``J`` the reversal permutation and ``M = chol(J P J)``, ``J M^{-T} J`` is lower
-    triangular with a positive diagonal and squares to ``P^{-1}``.
-    """
-    flip = precision[..., ::-1, ::-1]
-    m = jnp.linalg.cholesky(flip)
-    eye = jnp.broadcast_to(jnp.eye(m.shape[-1], dtype=m.dtype), m.shape)
-    m_inv = solve_triangular(m, eye, lower=True)
-    return jnp.swapaxes(m_inv, -1, -2)[..., ::-1, ::-1]
 
 
 def _loc_vector(dist: str, loc: ArrayLike, n: int) -> Array:
@@ -128,13 +116,15 @@ class MultivariateNormal(Distribution):
         if name == "covariance_matrix":
             tril = jnp.linalg.cholesky(m)
         elif name == "precision_matrix":
-            tril = _cholesky_of_inverse(m)
+            tril = cholesky_of_inverse(m)
         else:
             tril = m
         n = tril.shape[-1]
         loc = _loc_vector("MultivariateNormal", loc, n)
         batch = jnp.broadcast_shapes(loc.shape[:-1], tril.shape[:-2])
-        self.loc = self._check_param("loc", jnp.broadcast_to(loc, batch + (n,)))
+        self.loc = self._check_param(
+            "loc", jnp.broadcast_to(loc, batch + (n,)), validate_args=validate_args
+        )
         self.scale_tril = jnp.broadcast_to(tril, batch + (n, n))
 
     @property

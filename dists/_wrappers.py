@@ -66,9 +66,11 @@ class Delta(Distribution):
                 f"Delta: `log_density` of shape {log_density.shape} does not broadcast to "
                 f"the batch shape {batch} of v."
             ) from e
-        self._validate = bool(validate_args)
+        self._set_validate(validate_args)
         self.v = v
-        self.log_density = self._check_param("log_density", log_density)
+        self.log_density = self._check_param(
+            "log_density", log_density, validate_args=validate_args
+        )
         self._event_dim = event_dim
 
     @property
@@ -120,8 +122,10 @@ class Unit(Distribution):
     log_factor: Array
 
     def __init__(self, log_factor: ArrayLike, *, validate_args: bool | None = None):
-        self._validate = bool(validate_args)
-        self.log_factor = as_float(log_factor)
+        self._set_validate(validate_args)
+        self.log_factor = self._check_param(
+            "log_factor", as_float(log_factor), validate_args=validate_args
+        )
 
     @property
     def event_shape(self) -> Shape:
@@ -168,7 +172,7 @@ class ImproperUniform(Distribution):
         self._support = support
         self._batch_shape = batch_shape
         self._event_shape = event_shape
-        self._validate = bool(validate_args)
+        self._set_validate(validate_args)
 
     @property
     def support(self) -> C.Constraint:  # type: ignore[override]
@@ -334,7 +338,7 @@ class MixtureSameFamily(_MixtureBase):
             ) from e
         self.mixing_distribution = mixing
         self.component_distribution = component_distribution
-        self._validate = bool(validate_args)
+        self._set_validate(validate_args)
 
     @property
     def batch_shape(self) -> Shape:
@@ -439,7 +443,7 @@ class MixtureGeneral(_MixtureBase):
         self.mixing_distribution = mixing
         self.component_distributions = comps
         self._support = support
-        self._validate = bool(validate_args)
+        self._set_validate(validate_args)
 
     @property
     def batch_shape(self) -> Shape:
@@ -611,7 +615,7 @@ class TransformedDistribution(Distribution):
         self._in_event_dims = tuple(in_dims)
         self._batch_shape = shape[: len(shape) - e]
         self._event_shape = shape[len(shape) - e :]
-        self._validate = bool(validate_args)
+        self._set_validate(validate_args)
 
     @property
     def batch_shape(self) -> Shape:

@@ -510,9 +510,12 @@ def test_validation(name):
     assert d.validate_args
     with pytest.raises(ValueError, match="outside the support"):
         d.log_prob(case.outside)
+    # By default the concrete bad parameter raises too, but log_prob values are unchecked.
+    with pytest.raises(ValueError, match=f"`{arg}`"):
+        case.make(bad)
     # Validation off: nothing is checked, nothing raises, and the density is zero outside
     # the support (VonMises is periodic: its log_prob is defined on the whole line).
-    off = case.make(bad)
+    off = case.make(bad, validate_args=False)
     assert not off.validate_args and not case.make(good).validate_args
     if math.isfinite(case.outside) and name != "VonMises":
         assert bool(jnp.all(case.make(good).log_prob(case.outside) == -jnp.inf))

@@ -17,7 +17,7 @@ from hypothesis import given, strategies as st
 
 import dists as D
 from dists import _constraints as CC, constraints as C, transforms as T
-from dists._matrix_transforms import tril_matrix_to_vec, vec_to_tril_matrix
+from dists.util import matrix_to_tril_vec, vec_to_tril_matrix
 
 # --------------------------------------------------------------------------------------
 # Point generators (independent of the transforms under test)
@@ -84,11 +84,11 @@ def ident(v):
 
 
 def tril_vec(y):
-    return tril_matrix_to_vec(y)
+    return matrix_to_tril_vec(y)
 
 
 def strict_vec(y):
-    return tril_matrix_to_vec(y, -1)
+    return matrix_to_tril_vec(y, -1)
 
 
 def sym_from_tril(v):
