@@ -4,7 +4,17 @@ A model is a plain Python function that performs effects (``sample``, ``param``,
 ``plate``, ...). What they mean is decided from outside by handlers (see ``handlers``).
 """
 
-from ._control_flow import ScanStep as ScanStep, cond as cond, scan as scan
+from ._config import (
+    enable_x64 as enable_x64,
+    set_host_device_count as set_host_device_count,
+    set_platform as set_platform,
+)
+from ._control_flow import (
+    ScanStep as ScanStep,
+    cond as cond,
+    scan as scan,
+    scan_lengths as scan_lengths,
+)
 from ._handler import Handler as Handler
 from ._messages import (
     AbstractSite as AbstractSite,
@@ -37,4 +47,22 @@ from ._runtime import (
     perform as perform,
     run as run,
 )
+from ._support import (
+    distribution_layers as distribution_layers,
+    observed_violations as observed_violations,
+    opted_out_of_validation as opted_out_of_validation,
+)
 from ._util import FrozenDict as FrozenDict, stable_hash as stable_hash
+from ._version import __version__ as __version__
+
+
+def __getattr__(name: str):
+    """``numpyro.handlers``, ``numpyro.distributions`` and ``numpyro.infer`` in a script
+    ported with ``import effects as numpyro``: the sibling packages, looked up when used
+    (``effects`` itself never imports them)."""
+    import importlib
+
+    siblings = {"handlers": "handlers", "distributions": "dists", "infer": "inference"}
+    if name in siblings:
+        return importlib.import_module(siblings[name])
+    raise AttributeError(f"module 'effects' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -26,15 +27,26 @@ from ._runtime import _FRAME, Frame, _set_frame
 
 
 class ScanStep(Handler):
-    """Tags every message performed in a scan body with the step number."""
+    """Tags every message performed in a scan body with the step number (``length``: the
+    scan's number of steps, static)."""
 
     handles: ClassVar = (Effect,)
     step: jax.Array
+    length: int = eqx.field(static=True, default=-1)
 
     def process(self, msg, state):
         if hasattr(msg, "indices"):
             msg = msg.replace(indices=(self.step,) + tuple(msg.indices))
         return msg, state
+
+
+def scan_lengths() -> tuple[int, ...]:
+    """The lengths of the effect-aware scans enclosing the current point, outermost first
+    (the order of a message's ``indices``)."""
+    frame = _FRAME.get()
+    if frame is None:
+        return ()
+    return tuple(h.length for h in reversed(frame.handlers) if isinstance(h, ScanStep))
 
 
 def _as_carry(x: Any) -> Any:
@@ -100,7 +112,7 @@ def scan(
         step_states = tuple(
             next(it) if i in carry_idx else h.init_state() for i, h in enumerate(handlers)
         )
-        (c2, y), new_states = _run_body(handlers, step_states, (ScanStep(step),), f, c, x)
+        (c2, y), new_states = _run_body(handlers, step_states, (ScanStep(step, n),), f, c, x)
         new_carried = tuple(_as_carry(new_states[i]) for i in carry_idx)
         fresh = tuple(new_states[i] for i in range(len(handlers)) if i not in carry_idx)
         return (c2, new_carried, t + 1), (y, fresh)

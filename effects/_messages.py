@@ -20,6 +20,7 @@ meaning without any handler, set ``has_default = True`` and implement ``default`
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike
 
+from ._support import check_observed_eagerly
 from ._util import EMPTY, FrozenDict
 
 
@@ -99,11 +101,39 @@ class AbstractSite(Effect):
         return f(self)
 
     def _mask_and_scale(self, lp: Array, mask: ArrayLike | None, scale: ArrayLike | None) -> Array:
+        for what, x in (("mask", mask), ("scale", scale)):
+            if x is not None and _enlarges(jnp.shape(x), jnp.shape(lp)):
+                raise ValueError(
+                    f"Site '{getattr(self, 'name', None)}': its {what} has shape "
+                    f"{tuple(jnp.shape(x))}, which does not broadcast to the shape of the "
+                    f"site's log density {tuple(jnp.shape(lp))} without enlarging it (that "
+                    f"would count each term more than once). Fix: give the {what} a shape "
+                    f"that broadcasts to {tuple(jnp.shape(lp))} (the site's sample_shape + "
+                    "batch_shape), e.g. drop its extra dims."
+                )
         if mask is not None:
             lp = jnp.where(mask, lp, jnp.zeros((), lp.dtype))
         if scale is not None:
             lp = lp * scale
         return lp
+
+
+def _broadcast(a: tuple, b: tuple) -> tuple | None:
+    try:
+        return tuple(jnp.broadcast_shapes(tuple(a), tuple(b)))
+    except ValueError:
+        return None
+
+
+def _size(shape: tuple) -> int:
+    return int(math.prod(shape))
+
+
+def _enlarges(x: tuple, target: tuple) -> bool:
+    """Whether broadcasting ``x`` with ``target`` gives more elements than ``target`` (so a
+    sum over the result would count terms more than once), or fails."""
+    both = _broadcast(x, target)
+    return both is None or _size(both) > _size(target)
 
 
 class Sample(AbstractSite):
@@ -129,9 +159,28 @@ class Sample(AbstractSite):
     key: Any = None
     indices: tuple = ()
     stop: bool = eqx.field(static=True, default=False)
+    # True where the value is still to be drawn from ``fn`` although a value is given: the
+    # steps of an effect-aware scan past the end of its conditioned data (forecasting).
+    fill: Any = None
 
     def default(self) -> Sample:
         msg = self
+        if msg.fill is not None:
+            if msg.key is None:
+                raise ValueError(
+                    f"Sample site '{msg.name}' has steps past the end of its conditioned data "
+                    "(an effect-aware scan longer than the data), which are drawn from the "
+                    "distribution and need a PRNG key, but no `seed` handler is in force. "
+                    "Fix: run under `seed(...)` (as Predictive does), or pass data for every "
+                    "step."
+                )
+            _check_value_shape(msg)
+            fill = jnp.asarray(msg.fill)
+            drawn = msg.fn.sample(msg.key, msg.sample_shape)
+            value = jnp.where(fill, drawn, msg.value)
+            # The drawn steps are predictions, not data: their log density does not count.
+            mask = ~fill if msg.mask is None else (msg.mask & ~fill)
+            return msg.replace(value=value, mask=mask, fill=None)
         if msg.value is None:
             if msg.key is None:
                 raise ValueError(
@@ -144,6 +193,8 @@ class Sample(AbstractSite):
             msg = msg.replace(value=value)
         else:
             _check_value_shape(msg)
+            if msg.is_observed:
+                check_observed_eagerly(msg)
         return msg
 
     def log_prob(self) -> Array:
@@ -159,21 +210,24 @@ def _check_value_shape(msg: Sample) -> None:
     expected = tuple(msg.sample_shape) + tuple(fn.batch_shape) + tuple(fn.event_shape)
     found = tuple(jnp.shape(msg.value))
     ev = tuple(fn.event_shape)
-    bad = False
-    try:
-        jnp.broadcast_shapes(found, expected)
-    except ValueError:
-        bad = True
-    if not bad and ev and found[len(found) - len(ev) :] != ev:
-        bad = True
-    if bad:
-        what = "observed value" if msg.is_observed else "value"
+    both = _broadcast(found, expected)
+    what = "observed value" if msg.is_observed else "value"
+    if both is None or (ev and found[len(found) - len(ev) :] != ev):
         raise ValueError(
             f"The {what} at site '{msg.name}' has shape {found}, which does not broadcast "
             f"with the distribution's shape {expected} (sample_shape "
             f"{tuple(msg.sample_shape)} + batch_shape {tuple(fn.batch_shape)} + "
             f"event_shape {ev}). Fix: reshape the data, or check the enclosing plates "
             f"{[f.name for f in msg.cond_indep_stack]} and the distribution's batch shape."
+        )
+    if _size(both) > max(_size(found), _size(expected)):
+        # Each would be enlarged by the other: a (2, 1) value on a (2,) site gives a (2, 2)
+        # log density, counting every term twice.
+        raise ValueError(
+            f"The {what} at site '{msg.name}' has shape {found}, and the distribution's "
+            f"shape is {expected}: they broadcast to {both}, larger than both, so the log "
+            f"density would count terms more than once. Fix: give the value shape "
+            f"{expected} (or drop its size-1 dims)."
         )
 
 
@@ -279,8 +333,32 @@ class Plate(Effect):
                 "indices at random, which needs a PRNG key, but no `seed` handler is in "
                 "force. Fix: run under `seed(...)`, or substitute the plate's indices."
             )
-        perm = jax.random.permutation(self.key, self.size)
-        return self.replace(value=perm[: self.subsample_size])
+        return self.replace(value=subsample_indices(self.key, self.size, self.subsample_size))
+
+
+def subsample_indices(key: Any, n: int, m: int) -> Array:
+    """``m`` distinct indices of ``range(n)``, uniformly at random and in random order.
+
+    It draws only the subsample: Floyd's algorithm (one draw per index kept, each checked
+    against those kept so far, so ``O(m^2)`` comparisons), then a shuffle of the ``m``
+    indices so that their order is uniform too. A full permutation of ``n`` is drawn only
+    when ``m`` is so large that it is cheaper (``m^2 > 64 n``).
+    """
+    if m * m > 64 * n:
+        return jax.random.permutation(key, n)[:m]
+    k_draw, k_order = jax.random.split(key)
+    dtype = jnp.int64 if n >= 2**31 else jnp.int32
+    tops = jnp.arange(n - m, n, dtype=dtype)
+    draws = jax.random.randint(k_draw, (m,), jnp.zeros((), dtype), tops + 1, dtype=dtype)
+    slots = jnp.arange(m)
+
+    def keep(k, chosen):
+        t = draws[k]
+        taken = jnp.any((chosen == t) & (slots < k))
+        return chosen.at[k].set(jnp.where(taken, tops[k], t))
+
+    chosen = jax.lax.fori_loop(0, m, keep, jnp.zeros((m,), dtype))
+    return jax.random.permutation(k_order, chosen)
 
 
 class Subsample(Effect):

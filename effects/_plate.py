@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array
 
 from ._handler import Handler
@@ -76,6 +78,30 @@ def _used_dims() -> dict[int, str]:
     return {h.dim: h.name for h in frame.handlers if isinstance(h, PlateHandler)}
 
 
+class _TracedSize:
+    """A plate size that was a tracer (kept out of the static field, to be reported)."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Tracer({self.value.aval})"
+
+
+def _size(value: Any) -> Any:
+    """A plate size as a Python int: ints, NumPy integers and integral 0-d arrays."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, jax.core.Tracer):
+        return _TracedSize(value)  # reported by __check_init__, which has the plate's name
+    if isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) == 0:
+        if np.issubdtype(np.asarray(value).dtype, np.integer):
+            return int(value)
+    return value
+
+
 class plate(eqx.Module):
     """Conditionally independent copies of the sites inside, along batch dim ``dim``.
 
@@ -89,13 +115,23 @@ class plate(eqx.Module):
     """
 
     name: str = eqx.field(static=True)
-    size: int = eqx.field(static=True)
-    subsample_size: int | None = eqx.field(static=True, default=None)
-    dim: int | None = eqx.field(static=True, default=None)
+    size: int = eqx.field(static=True, converter=_size)
+    subsample_size: int | None = eqx.field(static=True, default=None, converter=_size)
+    dim: int | None = eqx.field(static=True, default=None, converter=_size)
 
     def __check_init__(self):
-        if not isinstance(self.size, int) or self.size < 1:
-            raise ValueError(f"plate '{self.name}': size must be a positive int, got {self.size}.")
+        for what, value in (("size", self.size), ("subsample_size", self.subsample_size)):
+            if isinstance(value, _TracedSize):
+                raise TypeError(
+                    f"plate '{self.name}': {what} must be a concrete int, but it is a traced "
+                    f"value (a JAX Tracer): it was computed from a traced argument of a "
+                    "compiled program. Fix: pass the size as a Python int (or take it from "
+                    "an array's .shape), not as a JAX array."
+                )
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(
+                f"plate '{self.name}': size must be a positive int, got {self.size!r}."
+            )
         if self.subsample_size is not None and not (0 < self.subsample_size <= self.size):
             raise ValueError(
                 f"plate '{self.name}': subsample_size must be in 1..size={self.size}, "

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike
+from jaxtyping import Array, ArrayLike, PyTree
 
 from ._messages import Deterministic, Factor, Param, PRNGKey, Sample, Subsample
 from ._runtime import perform
@@ -112,10 +113,11 @@ def param(
     return perform(msg).value
 
 
-def deterministic(name: str, value: ArrayLike) -> Any:
-    """Record ``value`` at site ``name`` (visible in traces and in MCMC samples)."""
+def deterministic(name: str, value: PyTree[ArrayLike]) -> Any:
+    """Record ``value`` (an array, or a pytree of arrays) at site ``name``: visible in
+    traces and in MCMC samples."""
     _check_name(name, "deterministic")
-    return perform(Deterministic(name=name, value=jnp.asarray(value))).value
+    return perform(Deterministic(name=name, value=jax.tree.map(jnp.asarray, value))).value
 
 
 def factor(name: str, log_factor: ArrayLike) -> None:

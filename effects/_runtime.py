@@ -18,16 +18,28 @@ from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
+from jax.extend.core import get_opaque_trace_state
 
 from ._handler import Handler
 from ._messages import Effect
 
 
+def _current_trace() -> Any:
+    return get_opaque_trace_state()
+
+
 class Frame(eqx.Module):
-    """The handlers in force, innermost first, with their current states."""
+    """The handlers in force, innermost first, with their current states.
+
+    ``trace`` is the JAX trace the frame was made in. An effect performed under another
+    trace (inside a plain ``jax.lax.scan``, ``vmap`` or ``jit`` that the model entered)
+    would carry the handlers' states across that transformation and leak tracers, so
+    ``perform`` refuses it.
+    """
 
     handlers: tuple[Handler, ...]
     states: tuple[Any, ...]
+    trace: Any = eqx.field(default_factory=_current_trace)
 
 
 _FRAME: contextvars.ContextVar[Frame | None] = contextvars.ContextVar("effax_frame", default=None)
@@ -101,7 +113,18 @@ def perform(msg: Effect) -> Effect:
     """
     if not isinstance(msg, Effect):
         raise TypeError(f"perform expects an Effect message, got {type(msg).__name__}.")
-    st = _States(_FRAME.get())
+    frame = _FRAME.get()
+    if frame is not None and frame.trace != get_opaque_trace_state():
+        raise TypeError(
+            f"{type(msg).__name__} site '{getattr(msg, 'name', None)}' is performed inside a "
+            "JAX transformation that the model entered itself (a plain jax.lax.scan, "
+            "lax.fori_loop, lax.while_loop, lax.cond, jax.vmap or jax.jit around effectful "
+            "code). The handlers' states cannot cross it: every step would get the same "
+            "randomness and traces would leak tracers. Fix: use effects.scan for loops and "
+            "effects.cond for branches whose body performs effects, or move the effects "
+            "out of the transformation."
+        )
+    st = _States(frame)
     handlers = st.handlers
     visited: list[int] = []
     for i, h in enumerate(handlers):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
@@ -9,7 +10,7 @@ import equinox as eqx
 
 from effects import Effect, Handled, Handler as _Handler
 
-from ._common import wrap
+from ._common import SeenNames, wrap
 
 
 class Block(_Handler):
@@ -43,10 +44,37 @@ class Block(_Handler):
             return isinstance(msg, self.hide_types)
         return True
 
+    scan_mode: ClassVar[str] = "stack"
+
+    def init_state(self):
+        return SeenNames()
+
     def process(self, msg, state):
+        name = getattr(msg, "name", None)
+        if name is not None:
+            state = state.add(name)
         if self.hides(msg):
             return msg.replace(stop=True), state
         return msg, state
+
+    def merge(self, state, inner):
+        return state.union(inner)
+
+    def output(self, state):
+        # An `expose` name that no site reaching this block had is most often misspelled
+        # (and then everything is hidden). `hide` names are not checked: an inner block may
+        # already have hidden them, which composes (block_union in proofs/).
+        if self.hide_fn is None and self.hide is None and self.expose is not None:
+            unknown = sorted(set(self.expose) - set(state.names))
+            if unknown:
+                warnings.warn(
+                    f"block: expose={unknown} names no site that reached this block (sites "
+                    f"seen: {sorted(state.names)}); those names expose nothing. Fix: check "
+                    "the spelling.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+        return None
 
 
 def _names(x: Sequence[str] | str | None) -> tuple[str, ...] | None:

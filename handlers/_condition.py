@@ -7,11 +7,33 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
-from effects import Deterministic, Handled, Handler as _Handler, Param, Plate, Sample
+from effects import (
+    Deterministic,
+    Handled,
+    Handler as _Handler,
+    Param,
+    Plate,
+    Sample,
+    scan_lengths,
+)
 
 from ._common import SeenNames, check_on_unknown, check_unknown, index_steps, wrap
+
+
+def _steps_given(data: Any, indices: tuple) -> int | None:
+    """Inside an effect-aware scan: the number of steps the time-stacked ``data`` cover,
+    when that is fewer than the scan's length; else ``None``."""
+    if not indices:
+        return None
+    lengths = scan_lengths()
+    leaves = jax.tree.leaves(data)
+    if not lengths or lengths[0] < 0 or not leaves or jnp.ndim(leaves[0]) == 0:
+        return None
+    n = jnp.shape(leaves[0])[0]
+    return n if 0 < n < lengths[0] else None
 
 
 def _as_data(data: Mapping[str, Any] | None, who: str) -> dict[str, Any]:
@@ -61,9 +83,14 @@ class _SiteValues(_Handler):
         if self.value_fn is not None:
             value = self.value_fn(msg)
         elif msg.name in self.data:
-            # Param and plate messages carry no scan indices.
-            value = index_steps(self.data[msg.name], getattr(msg, "indices", ()))
             state = state.add(msg.name)
+            # Param and plate messages carry no scan indices.
+            indices = getattr(msg, "indices", ())
+            data = self.data[msg.name]
+            short = _steps_given(data, indices)
+            if short is not None:
+                return self._past_the_data(msg, data, indices, short), state
+            value = index_steps(data, indices)
         else:
             # Every site seen is recorded, so an unknown-name report can list them.
             return msg, state.add(msg.name)
@@ -72,6 +99,23 @@ class _SiteValues(_Handler):
         if self.marks_observed:
             return msg.replace(value=jnp.asarray(value), is_observed=True), state
         return msg.replace(value=jnp.asarray(value)), state
+
+    def _past_the_data(self, msg, data, indices, n):
+        """A site inside a scan whose data cover only its first ``n`` steps: those steps
+        take the data, and the later ones are drawn (NumPyro's forecasting pattern)."""
+        if not isinstance(msg, Sample):
+            raise ValueError(
+                f"{self.verb}: the data for site '{msg.name}' cover {n} steps of a scan of "
+                f"{scan_lengths()[0]} steps; only sample sites can be drawn past the data. "
+                "Fix: pass a value for every step."
+            )
+        step = indices[0]
+        value = index_steps(data, (jnp.minimum(step, n - 1),) + tuple(indices[1:]))
+        fill = step >= n
+        changes = {"value": jnp.asarray(value), "fill": fill}
+        if self.marks_observed:
+            changes["is_observed"] = True
+        return msg.replace(**changes)
 
     def merge(self, state, inner):
         return state.union(inner)

@@ -19,10 +19,13 @@ class Scale(_Handler):
     scale: Any
 
     def __check_init__(self):
-        if not isinstance(self.scale, Tracer) and not bool(jnp.all(jnp.asarray(self.scale) > 0)):
+        if isinstance(self.scale, Tracer):
+            return
+        value = jnp.asarray(self.scale)
+        if not bool(jnp.all((value > 0) & jnp.isfinite(value))):
             raise ValueError(
-                f"scale: the scale must be positive, got {self.scale}. Fix: pass a positive "
-                "number or array (use mask(...) to switch terms off)."
+                f"scale: the scale must be positive and finite, got {self.scale}. Fix: pass "
+                "a positive finite number or array (use mask(...) to switch terms off)."
             )
 
     def process(self, msg, state):

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from effects import Handled, Handler as _Handler, Param, Plate, PRNGKey, Sample, stable_hash
 
@@ -26,8 +27,15 @@ def _as_key(rng_seed: Any) -> jax.Array:
             "seed needs rng_seed: an int or a PRNG key, e.g. seed(model, rng_seed=0) or "
             "seed(jax.random.key(0))."
         )
-    if isinstance(rng_seed, int):
-        return jax.random.key(rng_seed)
+    if isinstance(rng_seed, bool) or not (
+        isinstance(rng_seed, (int, np.integer, np.ndarray, jax.Array))
+    ):
+        raise TypeError(
+            f"seed: rng_seed must be an int or a PRNG key, got {type(rng_seed).__name__} "
+            f"{rng_seed!r}. Fix: pass an int such as 0, or a key such as jax.random.key(0)."
+        )
+    if isinstance(rng_seed, (int, np.integer)):
+        return jax.random.key(int(rng_seed))
     arr = (
         jnp.asarray(rng_seed)
         if not jax.dtypes.issubdtype(getattr(rng_seed, "dtype", None), jax.dtypes.prng_key)
@@ -67,7 +75,7 @@ class Seed(_Handler):
                 k = site_key(jax.random.fold_in(self.key, state), "__prng_key__", msg.indices)
                 return msg.replace(value=k), state + 1
             return msg.replace(value=site_key(self.key, msg.name, msg.indices)), state
-        if msg.value is not None or msg.key is not None:
+        if msg.key is not None or (msg.value is not None and getattr(msg, "fill", None) is None):
             return msg, state
         if isinstance(msg, Param) and msg.init_fn is None:
             return msg, state

@@ -18,6 +18,11 @@ from ._diagnostics import (
     rhat as rhat,
     split_rhat as split_rhat,
 )
+from ._functional import (
+    HMCSamplerState as HMCSamplerState,
+    fori_collect as fori_collect,
+    hmc as hmc,
+)
 from ._init import (
     InitStrategy as InitStrategy,
     ModelInfo as ModelInfo,
@@ -45,6 +50,7 @@ from ._log_density import (
     unconstrain_fn as unconstrain_fn,
 )
 from ._mcmc import MCMC as MCMC, ChainState as ChainState
+from ._model_args import ModelArgs as ModelArgs, TracedArgumentError as TracedArgumentError
 from ._predictive import Predictive as Predictive, log_likelihood as log_likelihood
 from ._step_size import find_reasonable_step_size as find_reasonable_step_size
 from ._summary import (

@@ -102,29 +102,69 @@ def from_samples(
     stats = groups["sample_stats"]
     if stats is not None and "diverging" in stats:
         stats["diverging"] = stats["diverging"].astype(bool)
+    observed = _numpy_dict(observed_data) or None
     # ArviZ drops an empty group; passing None keeps it out explicitly.
     kwargs = {group: values or None for group, values in groups.items()}
     return az.from_dict(
-        observed_data=_numpy_dict(observed_data) or None,
+        observed_data=observed,
         coords=None if coords is None else dict(coords),
-        dims=None if dims is None else {k: list(v) for k, v in dims.items()},
+        dims=_all_dims(groups, observed, dims),
         **kwargs,
     )
 
 
-def _with_chain_draw(value: ArrayLike, chains: int, draws: int) -> np.ndarray:
+def _all_dims(
+    groups: Mapping[str, dict[str, np.ndarray] | None],
+    observed: dict[str, np.ndarray] | None,
+    dims: Mapping[str, Sequence[str]] | None,
+) -> dict[str, list[str]]:
+    """Dimension names for every variable: the given ones, else ``{name}_dim_{i}``.
+
+    ArviZ would name unnamed dimensions the same way, but a variable whose own name is
+    such a dimension name (a site called ``theta_dim_0`` beside ``theta``) would then clash
+    with the coordinate and be dropped. So the names are chosen here, with an underscore
+    appended until they clash with no variable.
+    """
+    out = {k: list(v) for k, v in (dims or {}).items()}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for group, values in groups.items():
+        lead = 0 if group == "observed_data" else 2
+        for name, value in (values or {}).items():
+            shapes.setdefault(name, value.shape[lead:])
+    for name, value in (observed or {}).items():
+        shapes.setdefault(name, value.shape)
+    taken = set(shapes)
+    for name, shape in shapes.items():
+        if name in out:
+            continue
+        names = []
+        for i in range(len(shape)):
+            dim = f"{name}_dim_{i}"
+            while dim in taken:
+                dim += "_"
+            names.append(dim)
+        out[name] = names
+    return out
+
+
+def _with_chain_draw(name: str, value: ArrayLike, chains: int, draws: int) -> np.ndarray:
     """Give predictive draws a ``(chains, draws)`` leading shape.
 
     Draws already shaped ``(chains, draws, ...)`` are kept; draws shaped
     ``(chains * draws, ...)``, as from predictive sampling on flattened posterior draws, are
-    reshaped; anything else is taken as one chain.
+    reshaped; anything else is an error.
     """
     a = np.asarray(value)
     if a.shape[:2] == (chains, draws):
         return a
     if a.ndim >= 1 and a.shape[0] == chains * draws:
         return a.reshape((chains, draws) + a.shape[1:])
-    return a[None]
+    raise ValueError(
+        f"to_arviz: posterior_predictive[{name!r}] has shape {a.shape}, but the posterior has "
+        f"{chains} chain(s) of {draws} draws, so it must be shaped ({chains}, {draws}, ...) or "
+        f"({chains * draws}, ...). Fix: compute it from the same run's samples, e.g. "
+        "Predictive(model, mcmc.get_samples())."
+    )
 
 
 def to_arviz(
@@ -205,7 +245,9 @@ def to_arviz(
 
     post_pred = None
     if posterior_predictive is not None:
-        post_pred = {k: _with_chain_draw(v, chains, draws) for k, v in posterior_predictive.items()}
+        post_pred = {
+            k: _with_chain_draw(k, v, chains, draws) for k, v in posterior_predictive.items()
+        }
 
     return from_samples(
         posterior,

@@ -13,6 +13,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
@@ -21,7 +22,9 @@ from effects import Sample, run
 from handlers import Trace, seed, substitute, trace
 
 from ._jit import run_once_jit
-from ._log_density import ConstrainFn, PotentialFn
+from ._log_density import ConstrainFn, PotentialFn, ToSupport
+from ._model_args import Const, ModelArgs, explain_traced_args
+from ._validation import family_name, raise_violations, site_checks, violation_message
 
 
 def _latent(msg: Any) -> bool:
@@ -40,6 +43,9 @@ class InitStrategy(eqx.Module):
 
     def init_value(self, msg: Sample) -> Array:
         raise NotImplementedError
+
+    def check_sites(self, latent: Mapping[str, Sample]) -> None:
+        """Raise if the strategy names sites that are not latent sites of the model."""
 
 
 def _uniform(msg: Sample, radius: float) -> Array:
@@ -89,16 +95,53 @@ class InitToMean(InitStrategy):
         return jnp.where(jnp.isfinite(mean), mean, median)
 
 
+def _const_values(values: Any) -> tuple:
+    if isinstance(values, tuple):
+        return values
+    return tuple((str(k), Const(np.asarray(v))) for k, v in dict(values or {}).items())
+
+
 class InitToValue(InitStrategy):
-    values: dict[str, Any]
-    fallback: InitStrategy = InitToUniform()
+    """Given constrained values. They are constants (compared by their bytes), so that a
+    kernel holding this strategy is hashable, as the compiled programs need."""
+
+    given: tuple = eqx.field(static=True, converter=_const_values)
+    fallback: InitStrategy = eqx.field(static=True, default=InitToUniform())
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return {k: c.value for k, c in self.given}
 
     def init_value(self, msg):
-        if msg.name in self.values:
-            return jnp.broadcast_to(
-                jnp.asarray(self.values[msg.name]), msg.fn.shape(msg.sample_shape)
+        values = self.values
+        if msg.name not in values:
+            return self.fallback.init_value(msg)
+        value = jnp.asarray(values[msg.name])
+        shape = tuple(msg.fn.shape(msg.sample_shape))
+        if _broadcast_or_none(value.shape, shape) != shape:
+            raise ValueError(
+                f"init_to_value: the value for site '{msg.name}' has shape {value.shape}, "
+                f"which does not broadcast to the site's shape {shape}. Fix: pass a value "
+                f"of shape {shape} (constrained, as the site's distribution gives it)."
             )
-        return self.fallback.init_value(msg)
+        return jnp.broadcast_to(value, shape)
+
+    def check_sites(self, latent):
+        unknown = sorted(set(self.values) - set(latent))
+        if unknown:
+            raise ValueError(
+                f"init_to_value: values name {unknown}, which are not latent sample sites "
+                f"of the model (latent sites: {sorted(latent)}). Fix: check the spelling; "
+                "observed sites and deterministic sites take no initial value."
+            )
+        self.fallback.check_sites(latent)
+
+
+def _broadcast_or_none(a: tuple, b: tuple) -> tuple | None:
+    try:
+        return tuple(jnp.broadcast_shapes(a, b))
+    except ValueError:
+        return None
 
 
 def _dual(strategy_cls, site, **kwargs):
@@ -133,7 +176,7 @@ def init_to_mean(site: Any = None, num_samples: int = 15) -> Any:
 
 def init_to_value(site: Any = None, values: Mapping[str, Any] | None = None) -> Any:
     """The given constrained ``values``; other sites fall back to ``init_to_uniform``."""
-    return _dual(InitToValue, site, values=dict(values or {}))
+    return _dual(InitToValue, site, given=dict(values or {}))
 
 
 def as_strategy(init_strategy: Any) -> InitStrategy:
@@ -173,27 +216,28 @@ class ParamInfo(eqx.Module):
 
 class ModelInfo(eqx.Module):
     param_info: ParamInfo
-    potential_fn: PotentialFn
-    postprocess_fn: ConstrainFn
+    potential_fn: Any
+    postprocess_fn: Any
     model_trace: Trace
 
 
-def prototype_trace(
-    key: Any, model: Callable, model_args: tuple, model_kwargs: Mapping[str, Any]
-) -> Trace:
+def prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:
     """The structure of one prior run (``jax.eval_shape``: shapes only, nothing computed).
 
-    It tells which sites are latent, with their shapes and distributions' types.
+    It tells which sites are latent, with their shapes and distributions' types. A model
+    that cannot run with some argument traced gets an error naming that argument (see
+    :func:`explain_traced_args`).
     """
 
     # Latent sites take init_to_uniform values rather than prior draws, so sites that
     # cannot be sampled (ImproperUniform) still get a value of the right shape.
-    def one(k, a, kw):
+    def one(k, m):
         pipe = seed(k) >> substitute(substitute_fn=InitToUniform()) >> trace()
-        _, (_, _, tr) = run(model, pipe)(*a, **kw)
+        _, (_, _, tr) = m.call(run(model, pipe))
         return tr
 
-    return jax.eval_shape(one, key, tuple(model_args), dict(model_kwargs))
+    with explain_traced_args(model, margs, lambda m: jax.eval_shape(one, key, m)):
+        return jax.eval_shape(one, key, margs)
 
 
 def latent_sites(tr: Trace) -> dict[str, Sample]:
@@ -203,10 +247,11 @@ def latent_sites(tr: Trace) -> dict[str, Sample]:
         if isinstance(site, Sample) and not site.is_observed:
             if site.fn.is_discrete:
                 raise ValueError(
-                    f"Site '{name}' is a discrete latent variable ({type(site.fn).__name__}); "
-                    "gradient-based samplers need continuous latent sites. Fix: marginalise "
-                    "it out (sum over its values with a factor or a mixture distribution) "
-                    "or observe it."
+                    f"Site '{name}' is a discrete latent variable ({family_name(site.fn)}); "
+                    "gradient-based samplers need continuous latent sites, and enumeration "
+                    "of discrete sites is not built yet (it is coming). Fix: marginalise it "
+                    "out (sum over its values with a factor or a mixture distribution), or "
+                    "observe it."
                 )
             out[name] = site
     if not out:
@@ -218,14 +263,67 @@ def latent_sites(tr: Trace) -> dict[str, Sample]:
     return out
 
 
-def _init_params(key, model, model_args, model_kwargs, strategy: InitStrategy):
+def unconstrained_shapes(tr: Trace) -> dict[str, tuple[int, ...]]:
+    """Each latent site's shape in unconstrained space (what ``init_params`` hold)."""
+    out = {}
+    for name, site in latent_sites(tr).items():
+        shape = tuple(site.fn.shape(site.sample_shape))
+        out[name] = tuple(biject_to(site.fn.support).inverse_shape(shape))
+    return out
+
+
+def _init_params(key, model, margs: ModelArgs, strategy: InitStrategy):
+    """An initial point (unconstrained) and the checks of :func:`site_checks` there."""
     pipe = seed(key) >> substitute(substitute_fn=strategy) >> trace()
-    _, (_, _, tr) = run(model, pipe)(*model_args, **dict(model_kwargs))
+    _, (_, _, tr) = margs.call(run(model, pipe))
     z = {}
     for name, site in tr.items():
         if isinstance(site, Sample) and not site.is_observed:
             z[name] = biject_to(site.fn.support).inv(site.value)
-    return z
+    return z, site_checks(tr)
+
+
+def find_initial_point(
+    key: Any,
+    model: Callable,
+    margs: ModelArgs,
+    strategy: InitStrategy,
+    max_tries: int,
+    potential: Callable | None = None,
+) -> tuple[ParamInfo, Array, dict]:
+    """Try initial points until the potential and its gradient are finite.
+
+    Returns ``(ParamInfo, is_valid, checks)``, ``checks`` being :func:`site_checks` at the
+    point found. Runs as one ``lax.while_loop``. ``potential``: the function whose value
+    and gradient are checked (default: the model's ``PotentialFn``; a sampler passes its
+    own, e.g. one differentiated in forward mode).
+    """
+    if potential is None:
+        potential = PotentialFn(model, margs)
+
+    def attempt(k):
+        z, checks = _init_params(k, model, margs, strategy)
+        pe, grad = jax.value_and_grad(potential)(z)
+        flat_grad, _ = ravel_pytree(grad)
+        ok = jnp.isfinite(pe) & jnp.all(jnp.isfinite(flat_grad))
+        return z, pe, grad, ok, checks
+
+    # One call site for the model and its gradient (a second one would be compiled again):
+    # the loop starts from placeholders of the right shapes and always runs attempt 0.
+    placeholder = jax.tree.map(
+        lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(attempt, jax.random.fold_in(key, 0))
+    )
+
+    def cond(carry):
+        i, _, _, _, ok, _ = carry
+        return (i == 0) | ((~ok) & (i < max_tries))
+
+    def body(carry):
+        i, *_ = carry
+        return i + 1, *attempt(jax.random.fold_in(key, i))
+
+    _, z, pe, g, ok, checks = jax.lax.while_loop(cond, body, (jnp.asarray(0), *placeholder))
+    return ParamInfo(z, pe, g), ok, checks
 
 
 def find_valid_initial_params(
@@ -238,80 +336,101 @@ def find_valid_initial_params(
 ) -> tuple[ParamInfo, Array]:
     """Try initial points until the potential and its gradient are finite.
 
-    Returns ``(ParamInfo, is_valid)``. Runs as one ``lax.while_loop``.
+    Returns ``(ParamInfo, is_valid)``. Runs as one ``lax.while_loop``; the arguments are
+    split into traced and static ones as everywhere else (see :class:`ModelArgs`).
     """
-    strategy = as_strategy(init_strategy)
-    model_kwargs = dict(model_kwargs or {})
-    potential = PotentialFn(model, tuple(model_args), model_kwargs)
-
-    def attempt(k):
-        z = _init_params(k, model, model_args, model_kwargs, strategy)
-        pe, grad = jax.value_and_grad(potential)(z)
-        flat_grad, _ = ravel_pytree(grad)
-        ok = jnp.isfinite(pe) & jnp.all(jnp.isfinite(flat_grad))
-        return z, pe, grad, ok
-
-    # One call site for the model and its gradient (a second one would be compiled again):
-    # the loop starts from placeholders of the right shapes and always runs attempt 0.
-    placeholder = jax.tree.map(
-        lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(attempt, jax.random.fold_in(key, 0))
-    )
-
-    def cond(carry):
-        i, _, _, _, ok = carry
-        return (i == 0) | ((~ok) & (i < max_tries))
-
-    def body(carry):
-        i, *_ = carry
-        z, pe, g, ok = attempt(jax.random.fold_in(key, i))
-        return i + 1, z, pe, g, ok
-
-    _, z, pe, g, ok = jax.lax.while_loop(cond, body, (jnp.asarray(0), *placeholder))
-    return ParamInfo(z, pe, g), ok
+    margs = ModelArgs.of(model_args, model_kwargs)
+    info, ok, _ = find_initial_point(key, model, margs, as_strategy(init_strategy), max_tries)
+    return info, ok
 
 
 # Module-level so that repeated calls with new data of the same shape reuse the compiled
-# program: the model and strategy are static, the data are traced.
-_find_valid_jit = run_once_jit(find_valid_initial_params)
+# program: the model and strategy are static, the traced arguments are leaves.
+_find_valid_jit = run_once_jit(find_initial_point)
+
+
+@eqx.filter_jit
+def _site_diagnosis(model: Callable, margs: ModelArgs, z: Any):
+    def log_densities(u):
+        _, (_, tr) = margs.call(run(model, ToSupport(dict(u)) >> trace()))
+        return {
+            name: jnp.sum(site.log_prob())
+            for name, site in tr.items()
+            if site.type_name in ("sample", "factor")
+        }
+
+    def finite_tree(t):
+        return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(t)] or [True]))
+
+    lps = log_densities(z)
+    _, (_, tr) = margs.call(run(model, ToSupport(dict(z)) >> trace()))
+    violations = site_checks(tr)
+    lp_ok = {name: jnp.isfinite(lp) for name, lp in lps.items()}
+    grad = jax.grad(PotentialFn(model, margs))(z)
+    grad_ok = {name: jnp.all(jnp.isfinite(g)) for name, g in grad.items()}
+    # Which terms of the log density have the non-finite slope (a factor, a likelihood).
+    site_grad_ok = {
+        name: finite_tree(jax.grad(lambda u, name=name: log_densities(u)[name])(z)) for name in lps
+    }
+    return (lp_ok, grad_ok, site_grad_ok), violations
 
 
 def nonfinite_sites(
-    model: Callable, model_args: tuple, model_kwargs: Mapping[str, Any], z: Mapping[str, Any]
-) -> list[str]:
-    """Names of the sites whose log density is not finite at unconstrained ``z``."""
-    from ._log_density import ToSupport
-
-    pipe = seed(jax.random.key(0)) >> ToSupport(dict(z)) >> trace()
-    _, (_, _, tr) = run(model, pipe)(*model_args, **dict(model_kwargs))
-    bad = []
-    for name, site in tr.items():
-        if hasattr(site, "log_prob") and site.type_name in ("sample", "factor"):
-            if not bool(jnp.all(jnp.isfinite(site.log_prob()))):
-                bad.append(name)
-    return bad
+    model: Callable, margs: ModelArgs, z: Mapping[str, Any]
+) -> tuple[list, list, list]:
+    """At unconstrained ``z``: the sites whose log density is not finite, the latent sites
+    where the potential's gradient is not finite, and the sites whose log density has a
+    non-finite gradient there."""
+    checks, _ = _site_diagnosis(model, margs, dict(z))
+    return tuple([name for name, ok in c.items() if not bool(ok)] for c in checks)
 
 
-def checked_prototype_trace(
-    key: Any, model: Callable, model_args: tuple, model_kwargs: Mapping[str, Any]
-) -> Trace:
+def checked_prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:
     """:func:`prototype_trace`, after raising the errors of :func:`latent_sites` (no latent
     site, a discrete one). An abstract run: nothing is compiled or computed."""
-    tr = prototype_trace(key, model, tuple(model_args), dict(model_kwargs))
+    tr = prototype_trace(key, model, margs)
     latent_sites(tr)
     return tr
 
 
+def describe_nonfinite(model: Callable, margs: ModelArgs, z: Any) -> str:
+    """Which sites make the potential or its gradient non-finite at unconstrained ``z``."""
+    checks, violations = _site_diagnosis(model, margs, dict(z))
+    bad_lp, bad_grad, bad_site_grad = ([n for n, ok in c.items() if not bool(ok)] for c in checks)
+    parts = []
+    for (name, what), count in violations.items():
+        if int(count):
+            proto = prototype_trace(jax.random.key(0), model, margs)  # shapes only
+            parts.append(violation_message(proto, name, what, count).split(" Fix:")[0])
+            break
+    if bad_lp:
+        parts.append(f"sites with non-finite log density: {bad_lp}")
+    if bad_grad:
+        parts.append(f"latent sites with a non-finite gradient of the potential: {bad_grad}")
+    if bad_site_grad and not bad_lp:
+        parts.append(f"sites whose log density has a non-finite gradient: {bad_site_grad}")
+    if not parts:
+        parts.append("no single site is non-finite (the sum overflows)")
+    return "; ".join(parts)
+
+
 def raise_no_valid_init(
-    model: Callable, model_args: tuple, model_kwargs: Mapping[str, Any], z: Any, max_tries: int
+    model: Callable, margs: ModelArgs, z: Any, max_tries: int, given: bool = False
 ) -> None:
     """The error for an initialisation that found no finite potential, naming the sites
-    whose log density is not finite at the last point tried ``z``."""
-    bad = nonfinite_sites(model, tuple(model_args), dict(model_kwargs), z)
+    whose log density or gradient is not finite at the last point tried ``z``."""
+    what = describe_nonfinite(model, margs, z)
+    if given:
+        raise ValueError(
+            f"MCMC.run: the potential or its gradient is not finite at init_params "
+            f"({what}). Fix: pass init_params (unconstrained values) at which the model's "
+            "log density and its gradient are finite, or leave init_params out."
+        )
     raise ValueError(
         f"Cannot find valid initial parameters after {max_tries} tries: the potential "
-        f"or its gradient is not finite. Sites with non-finite log density: {bad}. "
-        "Fix: check the model's parameters and data (e.g. observations outside a "
-        "distribution's support), or pass init_strategy=init_to_value(values=...)."
+        f"or its gradient is not finite ({what}, at the last point tried). Fix: check the "
+        "model's parameters and data (e.g. observations outside a distribution's "
+        "support), or pass init_strategy=init_to_value(values=...)."
     )
 
 
@@ -320,25 +439,52 @@ def initialize_model(
     model: Callable,
     *,
     init_strategy: Any = init_to_uniform,
+    dynamic_args: bool = False,
     model_args: tuple = (),
     model_kwargs: Mapping[str, Any] | None = None,
+    forward_mode_differentiation: bool = False,
+    validate_grad: bool = True,
     max_tries: int = MAX_INIT_TRIES,
+    jit_model_args: bool | None = None,
 ) -> ModelInfo:
     """Find an initial point and build the potential and postprocessing functions.
 
-    Raises ``ValueError`` when no initial point with a finite potential is found after
-    ``max_tries`` attempts, naming the sites whose log density is not finite.
+    NumPyro's signature. With ``dynamic_args=True`` the returned ``potential_fn`` and
+    ``postprocess_fn`` are functions of the model's arguments that return the potential
+    and postprocessing functions (NumPyro's convention). ``jit_model_args`` chooses which
+    arguments are traced (see :class:`ModelArgs`); ``forward_mode_differentiation`` and
+    ``validate_grad`` are accepted for NumPyro compatibility (the initial point's gradient
+    is always checked to be finite).
+
+    Raises ``ValueError`` when no initial point with a finite potential and gradient is
+    found after ``max_tries`` attempts, naming the sites whose log density or gradient is
+    not finite.
+
+    Example:
+        >>> import jax, dists as D
+        >>> from effects import sample
+        >>> def model():
+        ...     sample("x", D.Normal(0.0, 1.0))
+        >>> info = initialize_model(jax.random.key(0), model)
+        >>> sorted(info.param_info.z)
+        ['x']
     """
-    model_kwargs = dict(model_kwargs or {})
-    tr = checked_prototype_trace(rng_key, model, tuple(model_args), model_kwargs)
-    info, ok = _find_valid_jit(
-        rng_key, model, tuple(model_args), model_kwargs, as_strategy(init_strategy), max_tries
-    )
+    del forward_mode_differentiation, validate_grad
+    margs = ModelArgs.of(model_args, model_kwargs, jit_model_args)
+    strategy = as_strategy(init_strategy)
+    tr = checked_prototype_trace(rng_key, model, margs)
+    strategy.check_sites(latent_sites(tr))
+    info, ok, checks = _find_valid_jit(rng_key, model, margs, strategy, max_tries)
     if not bool(ok):
-        raise_no_valid_init(model, tuple(model_args), model_kwargs, info.z, max_tries)
-    return ModelInfo(
-        info,
-        PotentialFn(model, tuple(model_args), model_kwargs),
-        ConstrainFn(model, tuple(model_args), model_kwargs),
-        tr,
-    )
+        raise_no_valid_init(model, margs, info.z, max_tries)
+    raise_violations(tr, checks)
+    if dynamic_args:
+
+        def potential_fn(*args, **kwargs):
+            return PotentialFn(model, ModelArgs.of(args, kwargs, jit_model_args))
+
+        def postprocess_fn(*args, **kwargs):
+            return ConstrainFn(model, ModelArgs.of(args, kwargs, jit_model_args))
+
+        return ModelInfo(info, potential_fn, postprocess_fn, tr)
+    return ModelInfo(info, PotentialFn(model, margs), ConstrainFn(model, margs), tr)

@@ -10,15 +10,21 @@ and the statistics it reports (``info_fields``): all the ``MCMC`` driver needs t
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
 from ._hmc import HMCState, hmc_init, hmc_kernel
 from ._init import as_strategy, init_to_uniform
 from ._integrator import ChainPosition, cast_value_and_grad
+from ._model_args import Const
 from ._nuts import NUTSState, nuts_init, nuts_kernel
 
 
@@ -54,6 +60,67 @@ def _int_in(name: str, low: int, high: int | None, optional: bool = False) -> Ca
     return convert
 
 
+def _dense_mass(value: Any) -> bool | tuple[tuple[str, ...], ...]:
+    """``dense_mass``: a bool, or NumPyro's list of site groups, each one dense block."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (list, tuple)) and all(
+        isinstance(g, (list, tuple)) and g and all(isinstance(n, str) for n in g) for g in value
+    ):
+        groups = tuple(tuple(g) for g in value)
+        names = [n for g in groups for n in g]
+        if len(names) != len(set(names)):
+            raise ValueError(f"dense_mass: a site appears in more than one group: {value!r}.")
+        return groups
+    raise ValueError(
+        "dense_mass must be True, False, or a list of site-name groups such as "
+        f"[('a', 'b'), ('c',)] (each group one dense block; other sites diagonal); got "
+        f"{value!r}."
+    )
+
+
+def _initial_imm(value: Any) -> Any:
+    """NumPyro's initial ``inverse_mass_matrix``, made hashable (the kernel is static): a
+    ``Const`` array, or a tuple of ``(site names, Const block)`` pairs for a dict."""
+    if value is None or isinstance(value, (Const, tuple)):
+        return value
+    if isinstance(value, dict):
+        return tuple(
+            (tuple(k) if isinstance(k, tuple) else (k,), Const(np.asarray(v)))
+            for k, v in value.items()
+        )
+    return Const(np.asarray(value))
+
+
+class _ForwardMode(eqx.Module):
+    """A potential whose gradient is taken in forward mode (``jax.jacfwd``).
+
+    For models whose log density reverse mode cannot differentiate (a ``while_loop``, as
+    in adaptive ODE solvers). ``jax.value_and_grad`` of it calls ``jacfwd`` underneath.
+    """
+
+    potential: Callable
+
+    def __call__(self, z: Any) -> Array:
+        @jax.custom_vjp
+        def f(z):
+            return self.potential(z)
+
+        def fwd(z):
+            return self.potential(z), jax.jacfwd(self.potential)(z)
+
+        def bwd(grad, ct):
+            return (jax.tree.map(lambda g: ct * g, grad),)
+
+        f.defvjp(fwd, bwd)
+        return f(z)
+
+
+def forward_mode(potential: Callable) -> Callable:
+    """``potential`` with its gradient computed in forward mode."""
+    return _ForwardMode(potential)
+
+
 # The per-draw statistics every kernel reports (NUTS adds ``tree_depth``).
 _INFO_FIELDS = ("num_steps", "accept_prob", "diverging", "energy", "potential_energy")
 
@@ -77,11 +144,16 @@ class _Kernel(eqx.Module):
     step_size: float = _option(default=1.0, converter=_positive_float("step_size"))
     adapt_step_size: bool = _option(default=True, converter=bool)
     adapt_mass_matrix: bool = _option(default=True, converter=bool)
-    dense_mass: bool = _option(default=False, converter=bool)
+    dense_mass: Any = _option(default=False, converter=_dense_mass)
     target_accept_prob: float = _option(default=0.8, converter=_open_unit("target_accept_prob"))
     init_strategy: Any = _option(default=init_to_uniform, converter=as_strategy)
     find_heuristic_step_size: bool = _option(default=False, converter=bool)
     regularize_mass_matrix: bool = _option(default=True, converter=bool)
+    forward_mode_differentiation: bool = _option(default=False, converter=bool)
+    # NumPyro's initial inverse mass matrix: an array ((d,) or (d, d)), or a dict from a
+    # tuple of site names to a block. Static (a NumPy array): it fixes the program.
+    inverse_mass_matrix: Any = _option(default=None, converter=_initial_imm)
+    kinetic_fn: Any = _option(default=None)
 
     info_fields: ClassVar[tuple[str, ...]] = ()
 
@@ -92,6 +164,96 @@ class _Kernel(eqx.Module):
         for field, fn in (("model", self.model), ("potential_fn", self.potential_fn)):
             if fn is not None and not callable(fn):
                 raise TypeError(f"{name}: {field} must be callable, got {type(fn).__name__}.")
+        if self.kinetic_fn is not None:
+            raise NotImplementedError(
+                f"{name}: a custom kinetic_fn is not supported; the kinetic energy is "
+                "p . M^-1 p / 2 with the adapted mass matrix M. Fix: leave kinetic_fn=None "
+                "(and use dense_mass or inverse_mass_matrix to shape M)."
+            )
+
+    @property
+    def is_dense(self) -> bool:
+        """Whether the mass matrix is a ``(d, d)`` matrix (dense, or dense blocks)."""
+        if isinstance(self.inverse_mass_matrix, Const):
+            return self.inverse_mass_matrix.value.ndim == 2
+        return bool(self.dense_mass) or isinstance(self.inverse_mass_matrix, tuple)
+
+    def _layout(self, template: Any) -> dict[str, tuple[int, int]]:
+        """Each site's slice ``(start, stop)`` of the flat position."""
+        out, start = {}, 0
+        for name in sorted(template):  # ravel_pytree orders a dict by its sorted keys
+            size = int(np.prod(np.shape(template[name]), dtype=np.int64))
+            out[name] = (start, start + size)
+            start += size
+        return out
+
+    def _blocks(self, template: Any) -> list[tuple[str, ...]] | None:
+        """The site groups of the dense blocks, or ``None`` for one matrix over all."""
+        groups: list[tuple[str, ...]] = []
+        if isinstance(self.dense_mass, tuple):
+            groups += list(self.dense_mass)
+        if isinstance(self.inverse_mass_matrix, tuple):
+            groups += [names for names, _ in self.inverse_mass_matrix]
+        if not groups:
+            return None
+        if not isinstance(template, dict):
+            raise ValueError(
+                f"{type(self).__name__}: dense_mass or inverse_mass_matrix given by site "
+                "names needs a model (a dict of sites), not a potential_fn position."
+            )
+        unknown = sorted({n for g in groups for n in g} - set(template))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: dense_mass/inverse_mass_matrix name {unknown}, which "
+                f"are not latent sites (latent sites: {sorted(template)})."
+            )
+        return groups
+
+    def mass_mask(self, template: Any) -> np.ndarray | None:
+        """For dense blocks over site groups: the ``(d, d)`` 0/1 pattern they (and the
+        diagonal) make; ``None`` when the matrix is diagonal or dense throughout."""
+        groups = self._blocks(template)
+        if groups is None or not self.is_dense:
+            return None
+        layout = self._layout(template)
+        d = max((stop for _, stop in layout.values()), default=0)
+        mask = np.eye(d)
+        for g in groups:
+            idx = np.concatenate([np.arange(*layout[n]) for n in g])
+            mask[np.ix_(idx, idx)] = 1.0
+        return mask
+
+    def initial_inverse_mass_matrix(self, template: Any, dtype: Any) -> Array:
+        """The inverse mass matrix a chain starts warm-up with."""
+        d = ravel_pytree(template)[0].shape[0]
+        imm = self.inverse_mass_matrix
+        if isinstance(imm, Const):
+            imm = imm.value
+            if imm.shape not in ((d,), (d, d)):
+                raise ValueError(
+                    f"{type(self).__name__}: inverse_mass_matrix has shape {imm.shape}; the "
+                    f"position has {d} unconstrained dimensions, so pass shape ({d},) or "
+                    f"({d}, {d})."
+                )
+            return jnp.asarray(imm, dtype)
+        if not self.is_dense:
+            return jnp.ones(d, dtype)
+        out = np.eye(d)
+        if isinstance(imm, tuple):
+            layout = self._layout(template)
+            for names, const in imm:
+                idx = np.concatenate([np.arange(*layout[n]) for n in names])
+                block = np.asarray(const.value)
+                if block.shape == (len(idx),):
+                    block = np.diag(block)
+                if block.shape != (len(idx), len(idx)):
+                    raise ValueError(
+                        f"{type(self).__name__}: inverse_mass_matrix[{names!r}] has shape "
+                        f"{block.shape}; the sites {names} have {len(idx)} unconstrained "
+                        f"dimensions, so pass shape ({len(idx)},) or ({len(idx)}, {len(idx)})."
+                    )
+                out[np.ix_(idx, idx)] = block
+        return jnp.asarray(out, dtype)
 
     # The pure functions of the kernel: ``start(z, potential) -> state`` and
     # ``transition(key, state, potential, step_size, imm, **options) -> (state, info)``.
@@ -145,8 +307,19 @@ class NUTS(_Kernel):
     """
 
     max_tree_depth: int = _option(default=10, converter=_int_in("max_tree_depth", 1, 20))
+    # NumPyro's NUTS accepts it and chooses its own trajectory lengths; so does this one.
+    trajectory_length: float | None = _option(default=None)
 
     info_fields: ClassVar[tuple[str, ...]] = _INFO_FIELDS + ("tree_depth",)
+
+    def __check_init__(self) -> None:
+        if self.trajectory_length is not None:
+            warnings.warn(
+                "NUTS ignores trajectory_length (as NumPyro's NUTS does): it chooses each "
+                "trajectory's length by the U-turn criterion. Use HMC for a fixed length.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     start = staticmethod(nuts_init)
     transition = staticmethod(nuts_kernel)

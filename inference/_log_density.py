@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
 from dists import biject_to
 from effects import Factor, Handler, Param, Sample, run
-from handlers import Trace, seed, substitute, trace
+from handlers import Trace, substitute, trace
+
+from ._model_args import ModelArgs
 
 
 def _sum_to_batch(x: Array, batch_ndim: int) -> Array:
@@ -116,19 +117,17 @@ class ConstrainFn(eqx.Module):
     """Maps unconstrained latent values to the support and adds deterministic sites.
 
     ``constrain_fn(u) -> dict`` gives every latent sample site's constrained value, and, if
-    ``return_deterministic``, every deterministic site's value.
+    ``return_deterministic``, every deterministic site's value. The model runs with no
+    ``seed``: every latent site takes its value from ``u``, so nothing is random.
     """
 
-    model: Callable
-    model_args: tuple
-    model_kwargs: dict
+    model: Callable = eqx.field(static=True)
+    model_args: ModelArgs
     return_deterministic: bool = eqx.field(static=True, default=True)
 
     def __call__(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        # Sites the sampler does not control (e.g. sample sites that need no key) get a
-        # fixed key, so running the model here never fails for lack of one.
-        pipe = seed(jax.random.key(0)) >> ToSupport(dict(params)) >> trace()
-        _, (_, _, tr) = run(self.model, pipe)(*self.model_args, **self.model_kwargs)
+        pipe = ToSupport(dict(params)) >> trace()
+        _, (_, tr) = self.model_args.call(run(self.model, pipe))
         out = {}
         for name, site in tr.items():
             if isinstance(site, Sample) and name in params and not site.is_observed:
@@ -146,9 +145,8 @@ def constrain_fn(
     return_deterministic: bool = False,
 ) -> dict[str, Any]:
     """Constrained values (and optionally deterministic sites) from unconstrained ``params``."""
-    return ConstrainFn(model, tuple(model_args), dict(model_kwargs or {}), return_deterministic)(
-        params
-    )
+    margs = ModelArgs.of(model_args, model_kwargs)
+    return ConstrainFn(model, margs, return_deterministic)(params)
 
 
 def unconstrain_fn(
@@ -169,13 +167,14 @@ def unconstrain_fn(
 class PotentialFn(eqx.Module):
     """``potential_fn(u) -> scalar``: a pytree-friendly closure over the model and data.
 
-    Being an ``eqx.Module`` whose data (``model_args``) are leaves, it can be passed into
-    a jitted sampler as an argument, so new data of the same shape do not re-compile.
+    Being an ``eqx.Module`` whose leaves are the model's traced arguments (see
+    :class:`ModelArgs`), it can be passed into a jitted sampler as an argument, so new data
+    of the same shape do not re-compile.
     """
 
     model: Callable = eqx.field(static=True)
-    model_args: tuple
-    model_kwargs: dict
+    model_args: ModelArgs
 
     def __call__(self, params: Mapping[str, Any]) -> Array:
-        return potential_energy(self.model, self.model_args, self.model_kwargs, params)
+        args = self.model_args
+        return potential_energy(self.model, args.args, args.kwargs, params)

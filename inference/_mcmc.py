@@ -2,18 +2,33 @@
 
 One jitted loop function serves both phases: a ``lax.fori_loop`` whose trip count and
 "adapting" flag are traced values, writing draws into a buffer of static size. So a run
-with ``num_warmup == num_samples`` compiles the sampler once, a second ``run`` with new
-data of the same shape compiles nothing, and there is no per-step Python dispatch. The
-progress bar is fed from inside the loop with ``jax.debug.callback``.
+with ``num_warmup == num_samples`` compiles the sampler once, and there is no per-step
+Python dispatch. The progress bar is fed from inside the loop with ``jax.debug.callback``.
+
+What recompiles. The model's arguments are split by :class:`inference.ModelArgs`: JAX
+arrays are traced (a second ``run`` with new JAX-array data of the same shapes and dtypes
+compiles nothing); NumPy arrays, Python scalars, strings, ``None`` and other objects are
+constants of the program (a new value compiles again). ``MCMC(..., jit_model_args=True)``
+traces every number, ``jit_model_args=False`` none.
+
+Warm-up and continuing. ``run`` warms up from a fresh initial point, unless
+``post_warmup_state`` is set, as in NumPyro: ``warmup()`` sets it, or set it yourself to
+continue a chain (``mcmc.post_warmup_state = mcmc.last_state``; ``None`` warms up again).
+Continuing evaluates the potential and its gradient afresh at the carried point under the
+call's arguments, so a chain never runs on a stale energy; the step size and mass matrix
+adapted before are kept, so continue only with data like those they were adapted on.
 
 The driver object holds results between calls (it is the friendly wrapper around the pure
-kernels); results are replaced only when a run completes, so a failed run leaves the
-previous results intact.
+kernels); results are replaced only when a run completes, so a failed or interrupted run
+leaves the previous results intact.
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -31,13 +46,19 @@ from ._init import (
     ConstrainFn,
     PotentialFn,
     checked_prototype_trace,
-    find_valid_initial_params,
+    describe_nonfinite,
+    find_initial_point,
+    latent_sites,
+    prototype_trace,
     raise_no_valid_init,
+    unconstrained_shapes,
 )
 from ._integrator import counter_split, flatten_potential
 from ._jit import run_once_jit
-from ._kernels import _Kernel
+from ._kernels import _Kernel, forward_mode
+from ._model_args import ModelArgs, explain_traced_args, is_traced
 from ._summary import print_summary as _print_summary
+from ._validation import raise_violations, violation_message
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 # Statistics that are not of the position's float dtype.
@@ -82,14 +103,13 @@ def _init_chain(
     else:
         grad_flat, _ = ravel_pytree(evaluated.z_grad)
         kstate = kernel.state_at(z_flat, evaluated.potential_energy, grad_flat)
-    d = z_flat.shape[0]
-    imm = jnp.eye(d, dtype=z_flat.dtype) if kernel.dense_mass else jnp.ones(d, z_flat.dtype)
+    imm = kernel.initial_inverse_mass_matrix(z, z_flat.dtype)
     adapt = adapt_init(
         z_flat,
         kernel.step_size,
         imm,
         kernel.target_accept_prob,
-        kernel.dense_mass,
+        imm.ndim == 2,
         potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
         key=rng_key,
     )
@@ -97,11 +117,24 @@ def _init_chain(
 
 
 def _one_chain_loop(
-    program: _Program, potential, template, state: ChainState, n_iter, adapting, schedule, chain_id
+    program: _Program,
+    potential,
+    template,
+    state: ChainState,
+    n_iter,
+    adapting,
+    collect,
+    schedule,
+    chain_id,
 ):
+    """``n_iter`` transitions of one chain, adapting when ``adapting``, writing draws into
+    the buffer when ``collect`` (both traced flags, one for all chains)."""
     kernel = program.kernel
     template_flat, potential_flat, _ = flatten_potential(potential, template)
     d, dtype = template_flat.shape[0], template_flat.dtype
+    # Sites grouped for dense mass blocks (`dense_mass=[("a", "b")]`): the adapted matrix is
+    # kept to its blocks (and the diagonal), a constant of the program.
+    mask = kernel.mass_mask(template)
     # One spare row at the end takes the draws that are not kept (warm-up, thinning), so
     # that every iteration writes its row without reading the old one.
     n_rows = program.num_collect + 1
@@ -141,13 +174,16 @@ def _one_chain_loop(
                 adapt_mass_matrix=kernel.adapt_mass_matrix,
                 regularize=kernel.regularize_mass_matrix,
                 potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
-                key=sub,
+                key=jax.random.fold_in(sub, 1),  # not the transition's own key
             ),
             lambda: st.adapt,
         )
+        if mask is not None:
+            imm = adapt.inverse_mass_matrix * jnp.asarray(mask, dtype)
+            adapt = eqx.tree_at(lambda a: a.inverse_mass_matrix, adapt, imm)
         st = ChainState(kstate, adapt, key)
         j = i // program.thinning
-        write = (~adapting) & (i % program.thinning == 0) & (j < program.num_collect)
+        write = collect & (i % program.thinning == 0) & (j < program.num_collect)
         row = jnp.where(write, j, program.num_collect)
         draw = jnp.concatenate(
             [kstate.z.astype(row_dtype), jnp.stack([info[f].astype(row_dtype) for f in fields])]
@@ -188,7 +224,7 @@ def _with_new_keys(states: ChainState, rng_key: Array, rekey: Array) -> ChainSta
 
 @eqx.filter_jit
 def _loop_single(
-    program, potential, template, states, chain, rng_key, rekey, n_iter, adapting, schedule
+    program, potential, template, states, chain, rng_key, rekey, n_iter, adapting, collect, schedule
 ):
     """Chain ``chain`` of the batch ``states``; results keep a chain axis of length 1.
 
@@ -197,17 +233,29 @@ def _loop_single(
     """
     states = _with_new_keys(states, rng_key, rekey)
     state = jax.tree.map(lambda x: x[chain], states)
-    out = _one_chain_loop(program, potential, template, state, n_iter, adapting, schedule, chain)
+    out = _one_chain_loop(
+        program, potential, template, state, n_iter, adapting, collect, schedule, chain
+    )
     return jax.tree.map(lambda x: x[None], out)
 
 
 @eqx.filter_jit
 def _loop_vectorized(
-    program, potential, template, states, chain_ids, rng_key, rekey, n_iter, adapting, schedule
+    program,
+    potential,
+    template,
+    states,
+    chain_ids,
+    rng_key,
+    rekey,
+    n_iter,
+    adapting,
+    collect,
+    schedule,
 ):
     states = _with_new_keys(states, rng_key, rekey)
     fn = lambda s, c: _one_chain_loop(
-        program, potential, template, s, n_iter, adapting, schedule, c
+        program, potential, template, s, n_iter, adapting, collect, schedule, c
     )
     return jax.vmap(fn)(states, chain_ids)
 
@@ -223,38 +271,62 @@ def _map_chains(fn: Callable, *xs: Any) -> Any:
     return jax.vmap(fn)(*xs)
 
 
-@eqx.filter_jit
+@run_once_jit
 def _init_chains(kernel, potential, zs, keys):
-    """Chain states at given initial points (``init_params``), one per row of ``zs``."""
-    states = _map_chains(lambda z, k: _init_chain(kernel, potential, z, k), zs, keys)
-    return states, jax.tree.map(lambda x: x[0], zs)
+    """Chain states at given initial points (``init_params``), one per row of ``zs``, and
+    whether each chain's potential and gradient are finite there."""
+
+    def one(z, k):
+        st = _init_chain(kernel, potential, z, k)
+        ok = jnp.isfinite(st.z.potential_energy) & jnp.all(jnp.isfinite(st.z.z_grad))
+        return st, ok
+
+    states, ok = _map_chains(one, zs, keys)
+    return states, jax.tree.map(lambda x: x[0], zs), ok
 
 
 @run_once_jit
-def _start_chains(kernel, potential, args, kwargs, rng_key, num_chains: int, max_tries: int):
+def _refresh_chains(kernel, potential, template, states):
+    """``states`` with the potential and gradient evaluated afresh at each chain's
+    position (a continued run whose model arguments may differ from the last)."""
+
+    def one(st):
+        _, potential_flat, _ = flatten_potential(potential, template)
+        kstate = kernel.init_state(st.z.z, potential_flat)
+        ok = jnp.isfinite(kstate.potential_energy) & jnp.all(jnp.isfinite(kstate.z_grad))
+        return eqx.tree_at(lambda s: s.z, st, kstate), ok
+
+    return _map_chains(one, states)
+
+
+@run_once_jit
+def _start_chains(kernel, potential, margs, rng_key, num_chains: int, max_tries: int):
     """Find each chain's initial point and build its state, as one compiled program.
 
     The potential and gradient found at the initial point become the kernel's state, so
     the model's gradient is compiled once here. Returns the states, the position template
-    (chain 0's unconstrained point), each chain's last point tried, and whether each
-    chain found a finite potential.
+    (chain 0's unconstrained point), each chain's last point tried, whether each chain
+    found a finite potential, and the data and parameter checks at each point.
     """
     # Raised while tracing, so a repeated run with a compiled program skips this model run.
-    checked_prototype_trace(rng_key, kernel.model, args, kwargs)
+    tr = checked_prototype_trace(rng_key, kernel.model, margs)
+    kernel.init_strategy.check_sites(latent_sites(tr))
     keys = jax.random.split(rng_key, num_chains)
 
     def one(key):
-        info, ok = find_valid_initial_params(
-            key, kernel.model, args, kwargs, kernel.init_strategy, max_tries
+        info, ok, checks = find_initial_point(
+            key, kernel.model, margs, kernel.init_strategy, max_tries, potential
         )
-        return _init_chain(kernel, potential, info.z, key, evaluated=info), info.z, ok
+        state = _init_chain(kernel, potential, info.z, key, evaluated=info)
+        return state, info.z, ok, checks
 
-    states, zs, ok = _map_chains(one, keys)
-    return states, jax.tree.map(lambda x: x[0], zs), zs, ok
+    states, zs, ok, checks = _map_chains(one, keys)
+    checks = jax.tree.map(jnp.max, checks)
+    return states, jax.tree.map(lambda x: x[0], zs), zs, ok, checks
 
 
 @eqx.filter_jit
-def _postprocess(constrain: ConstrainFn | None, template, flat):
+def _postprocess(constrain: Any, template, flat):
     """Flat draws ``(chains, draws, d)`` to a dict of constrained site values (unravelled
     only, for a potential_fn kernel), each ``(chains, draws, ...)``."""
     _, unravel = ravel_pytree(template)
@@ -262,17 +334,39 @@ def _postprocess(constrain: ConstrainFn | None, template, flat):
     return jax.vmap(jax.vmap(fn))(flat)
 
 
+class _Interrupted(Exception):
+    """Raised inside the compiled loop's progress callback to stop it after Ctrl-C."""
+
+
 class _Progress:
-    """A tqdm progress bar per chain, updated from inside the compiled loop."""
+    """A tqdm progress bar per chain, updated from inside the compiled loop.
+
+    It also stops a run on Ctrl-C. A program with host callbacks runs synchronously, with
+    the main thread inside XLA, where Python cannot raise ``KeyboardInterrupt`` until the
+    whole loop has finished. So while a bar is shown, the signal's byte is also written to
+    a pipe (``signal.set_wakeup_fd``, from the C-level handler); the next callback from the
+    loop reads it and raises, which ends the computation early, and the driver raises
+    ``KeyboardInterrupt``.
+    """
 
     def __init__(self, num_chains: int):
         self.num_chains = num_chains
         self.bars: dict[int, Any] = {}
+        self.stop = threading.Event()
+        self._pipe: tuple[int, int] | None = None
+        self._old_wakeup = -1
 
     def start(self, total_by_chain: int, desc: str) -> None:
         from tqdm.auto import tqdm
 
         self.close()
+        self.stop.clear()
+        if threading.current_thread() is threading.main_thread():
+            r, w = os.pipe()
+            os.set_blocking(r, False)
+            os.set_blocking(w, False)
+            self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+            self._pipe = (r, w)
         self.bars = {
             c: tqdm(
                 total=total_by_chain,
@@ -283,7 +377,19 @@ class _Progress:
             for c in range(self.num_chains)
         }
 
+    def _interrupted(self) -> bool:
+        if self._pipe is not None and not self.stop.is_set():
+            try:
+                data = os.read(self._pipe[0], 64)
+            except (BlockingIOError, OSError):
+                data = b""
+            if int(signal.SIGINT) in data:
+                self.stop.set()
+        return self.stop.is_set()
+
     def update(self, chain_id, i, n, adapting) -> None:
+        if self._interrupted():
+            raise _Interrupted("interrupted by the user")
         chain_ids = np.atleast_1d(np.asarray(chain_id))
         iters = np.atleast_1d(np.asarray(i))
         for c, it in zip(chain_ids, iters):
@@ -296,6 +402,11 @@ class _Progress:
         for bar in self.bars.values():
             bar.close()
         self.bars = {}
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._old_wakeup)
+            for fd in self._pipe:
+                os.close(fd)
+            self._pipe = None
 
     def __hash__(self):
         return id(self)
@@ -304,10 +415,82 @@ class _Progress:
         return self is other
 
 
+def _wait(out: Any, progress: _Progress | None) -> Any:
+    """Wait for the compiled loop's results; a loop stopped by Ctrl-C (through its progress
+    callback) raises ``KeyboardInterrupt``, not XLA's callback error."""
+    try:
+        return jax.block_until_ready(out)
+    except Exception as e:
+        if (progress is not None and progress.stop.is_set()) or "_Interrupted" in str(e):
+            raise KeyboardInterrupt from None
+        raise
+
+
+def _error_if(states: ChainState, pred: Array, message: str) -> ChainState:
+    """``states`` with a run-time check (``eqx.error_if``) on their potential energies: a
+    failure inside ``jit``, where the driver cannot raise from Python."""
+    pe = eqx.error_if(states.z.potential_energy, pred, message)
+    return eqx.tree_at(lambda s: s.z.potential_energy, states, pe)
+
+
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
     return int(value)
+
+
+def _chain_init_params(
+    init_params: Any, shapes: dict[str, tuple[int, ...]] | None, num_chains: int
+) -> Any:
+    """``init_params`` with a leading chain axis on every leaf.
+
+    With the model's unconstrained site shapes known, a value shaped like its site is used
+    for every chain and a value with one more leading axis of size ``num_chains`` gives one
+    per chain; anything else is an error naming the site. A ``potential_fn`` kernel has no
+    site shapes, so with several chains every leaf must carry the chain axis.
+    """
+    if hasattr(init_params, "z") and hasattr(init_params, "z_grad"):
+        init_params = init_params.z  # a ParamInfo, NumPyro style
+    if shapes is None:
+        zs = jax.tree.map(jnp.asarray, init_params)
+        if num_chains == 1:
+            return jax.tree.map(lambda x: x[None], zs)
+        bad = [x.shape for x in jax.tree.leaves(zs) if x.ndim < 1 or x.shape[0] != num_chains]
+        if bad:
+            raise ValueError(
+                f"init_params for {num_chains} chains of a potential_fn kernel: every leaf "
+                f"needs a leading chain axis of size {num_chains}; found leaves of shapes "
+                f"{bad}. Fix: stack one initial point per chain (jnp.stack), or broadcast."
+            )
+        return zs
+    if not isinstance(init_params, dict):
+        raise TypeError(
+            f"init_params must be a dict from latent site name to unconstrained value, got "
+            f"{type(init_params).__name__}."
+        )
+    missing = sorted(set(shapes) - set(init_params))
+    unknown = sorted(set(init_params) - set(shapes))
+    if missing or unknown:
+        raise ValueError(
+            f"init_params must give every latent site of the model, and only those: missing "
+            f"{missing}, not latent sites {unknown} (latent sites: {sorted(shapes)}). Fix: "
+            "pass a value (unconstrained) for each latent site, e.g. from "
+            "initialize_model(...).param_info.z."
+        )
+    out = {}
+    for name, shape in shapes.items():
+        x = jnp.asarray(init_params[name])
+        if x.shape == shape:
+            out[name] = jnp.broadcast_to(x, (num_chains,) + shape)
+        elif x.shape == (num_chains,) + shape:
+            out[name] = x
+        else:
+            per_chain = f" or {(num_chains,) + shape} (one per chain)" if num_chains > 1 else ""
+            raise ValueError(
+                f"init_params['{name}'] has shape {x.shape}; site '{name}' has unconstrained "
+                f"shape {shape}, so pass shape {shape} (the same for every chain){per_chain}."
+            )
+    return out
 
 
 class MCMC:
@@ -319,13 +502,20 @@ class MCMC:
         num_samples: draws to keep per chain (before thinning).
         num_chains: number of chains.
         thinning: keep every ``thinning``-th draw.
+        postprocess_fn: for a ``potential_fn`` kernel, a function applied to each draw
+            (unconstrained position) to give the samples (NumPyro's argument).
         chain_method: ``"sequential"``, ``"vectorized"`` (``vmap``) or ``"parallel"``
             (one chain per device; falls back to sequential with a warning when there are
             fewer devices than chains).
         progress_bar: show a tqdm bar; by default only when stderr is a terminal.
+        jit_model_args: which model arguments are traced (see :class:`ModelArgs`): by
+            default (``None``) JAX arrays are traced, so new JAX-array data of the same
+            shapes reuse the compiled programs, and everything else is a constant;
+            ``True`` traces every number; ``False`` makes every argument a constant.
 
-    A second ``run`` continues from the last state without warming up again (set
-    ``mcmc.post_warmup_state = None`` to warm up afresh).
+    ``run`` warms up afresh unless ``post_warmup_state`` is set (by ``warmup()``, or by you:
+    ``mcmc.post_warmup_state = mcmc.last_state`` continues the chains). A continued run
+    re-evaluates the potential at the carried point under the call's arguments.
 
     Example:
         >>> import jax, dists as D
@@ -347,8 +537,10 @@ class MCMC:
         num_samples: int,
         num_chains: int = 1,
         thinning: int = 1,
+        postprocess_fn: Callable | None = None,
         chain_method: str = "sequential",
         progress_bar: bool | None = None,
+        jit_model_args: bool | None = None,
     ):
         if not isinstance(sampler, _Kernel):
             raise TypeError(
@@ -362,7 +554,16 @@ class MCMC:
         self.thinning = _check_positive_int("thinning", thinning)
         if chain_method not in CHAIN_METHODS:
             raise ValueError(f"chain_method must be one of {CHAIN_METHODS}, got {chain_method!r}.")
+        if postprocess_fn is not None and sampler.model is not None:
+            raise ValueError(
+                "MCMC: postprocess_fn is for potential_fn kernels; a model kernel's draws are "
+                "mapped to the support by the model itself."
+            )
+        if jit_model_args not in (None, True, False):
+            raise ValueError(f"jit_model_args must be None, True or False, got {jit_model_args!r}.")
         self.chain_method = chain_method
+        self.postprocess_fn = postprocess_fn
+        self.jit_model_args = jit_model_args
         if progress_bar is None:
             progress_bar = bool(getattr(sys.stderr, "isatty", lambda: False)())
         self._progress = _Progress(num_chains) if progress_bar else None
@@ -370,110 +571,247 @@ class MCMC:
         self.last_state: ChainState | None = None
         self._samples: dict[str, Array] | None = None
         self._extra: dict[str, Array] | None = None
-        self._args: tuple = ()
-        self._kwargs: dict = {}
+        self._margs = ModelArgs.of()
+        self._template: Any = None
 
     # ----------------------------------------------------------------------------------
-    def _potential(self, args, kwargs) -> Callable:
-        if self.sampler.model is not None:
-            return PotentialFn(self.sampler.model, tuple(args), dict(kwargs))
-        return self.sampler.potential_fn
+    def _model_args(self, args: tuple, kwargs: dict) -> ModelArgs:
+        return ModelArgs.of(args, kwargs, self.jit_model_args)
 
-    def _start(self, potential, rng_key, args, kwargs, init_params):
-        """Initial chain states and the position template (one chain's pytree)."""
-        if init_params is not None:
-            keys = jax.random.split(rng_key, self.num_chains)
-            zs = jax.tree.map(jnp.asarray, init_params)
-            leaves = jax.tree.leaves(zs)
-            if self.num_chains > 1 and not all(
-                jnp.ndim(x) >= 1 and jnp.shape(x)[0] == self.num_chains for x in leaves
-            ):
-                zs = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_chains,) + x.shape), zs)
-            elif self.num_chains == 1:
-                zs = jax.tree.map(lambda x: x[None], zs)
-            return _init_chains(self.sampler, potential, zs, keys)
+    def _potential(self, margs: ModelArgs) -> Callable:
+        if self.sampler.model is not None:
+            potential: Any = PotentialFn(self.sampler.model, margs)
+        else:
+            potential = self.sampler.potential_fn
+        return forward_mode(potential) if self.sampler.forward_mode_differentiation else potential
+
+    def _unconstrained_shapes(self, margs: ModelArgs) -> dict[str, tuple[int, ...]] | None:
         if self.sampler.model is None:
+            return None
+        return unconstrained_shapes(prototype_trace(jax.random.key(0), self.sampler.model, margs))
+
+    def _start(self, potential, rng_key, margs, init_params, traced: bool):
+        """Initial chain states and the position template (one chain's pytree)."""
+        model = self.sampler.model
+        if init_params is not None:
+            zs = _chain_init_params(init_params, self._unconstrained_shapes(margs), self.num_chains)
+            keys = jax.random.split(rng_key, self.num_chains)
+            states, template, ok = _init_chains(self.sampler, potential, zs, keys)
+            if traced:
+                return eqx.error_if(
+                    states,
+                    ~jnp.all(ok),
+                    "MCMC.run: the potential or its gradient is not finite at init_params.",
+                ), template
+            ok = np.asarray(ok)
+            if not ok.all():
+                c = int(np.argmin(ok))
+                z = jax.tree.map(lambda x: x[c], zs)
+                if model is None:
+                    raise ValueError(
+                        f"MCMC.run: the potential or its gradient is not finite at "
+                        f"init_params (chain {c}). Fix: pass init_params at which "
+                        "potential_fn and its gradient are finite."
+                    )
+                raise_no_valid_init(model, margs, z, MAX_INIT_TRIES, given=True)
+            return states, template
+        if model is None:
             raise ValueError(
                 "MCMC.run: with a potential_fn kernel, pass init_params (unconstrained "
                 "initial values; a leading chain axis for several chains)."
             )
-        model, args, kwargs = self.sampler.model, tuple(args), dict(kwargs)
-        states, template, zs, ok = _start_chains(
-            self.sampler, potential, args, kwargs, rng_key, self.num_chains, MAX_INIT_TRIES
-        )
+        with explain_traced_args(model, margs, lambda m: prototype_trace(rng_key, model, m)):
+            states, template, zs, ok, checks = _start_chains(
+                self.sampler, potential, margs, rng_key, self.num_chains, MAX_INIT_TRIES
+            )
+        if traced:
+            states = _error_if(
+                states,
+                ~jnp.all(ok),
+                f"MCMC.run: cannot find valid initial parameters after {MAX_INIT_TRIES} "
+                "tries: the potential or its gradient is not finite.",
+            )
+            if checks:
+                tr = prototype_trace(rng_key, model, margs)
+                for (name, what), count in checks.items():
+                    states = _error_if(states, count > 0, violation_message(tr, name, what))
+            return states, template
         ok = np.asarray(ok)
         if not ok.all():
             c = int(np.argmin(ok))
             z = jax.tree.map(lambda x: x[c], zs)
-            raise_no_valid_init(model, args, kwargs, z, MAX_INIT_TRIES)
+            raise_no_valid_init(model, margs, z, MAX_INIT_TRIES)
+        if any(int(v) for v in checks.values()):
+            raise_violations(prototype_trace(rng_key, model, margs), checks)
         return states, template
 
+    def _continue_from(self, state: ChainState, potential, margs, traced: bool):
+        """The carried ``state`` with its potential and gradient evaluated afresh under
+        this call's arguments."""
+        template = self._template
+        if self.sampler.model is not None:
+            shapes = self._unconstrained_shapes(margs)
+            now = {k: tuple(v.shape) for k, v in template.items()}
+            if now != shapes:
+                raise ValueError(
+                    f"MCMC.run: post_warmup_state holds latent sites shaped {now}, but with "
+                    f"these model arguments the latent sites are shaped {shapes}. Fix: set "
+                    "mcmc.post_warmup_state = None to warm up again for the new data."
+                )
+        n = jax.tree.leaves(state)[0].shape[0]
+        if n != self.num_chains:
+            raise ValueError(
+                f"MCMC.run: post_warmup_state holds {n} chains, but num_chains="
+                f"{self.num_chains}. Fix: set mcmc.post_warmup_state = None, or run with "
+                f"num_chains={n}."
+            )
+        states, ok = _refresh_chains(self.sampler, potential, template, state)
+        if traced:
+            return eqx.error_if(
+                states,
+                ~jnp.all(ok),
+                "MCMC.run: the potential is not finite at the carried "
+                "state under these model arguments.",
+            )
+        ok = np.asarray(ok)
+        if not ok.all():
+            c = int(np.argmin(ok))
+            what = ""
+            if self.sampler.model is not None:
+                _, unravel = ravel_pytree(template)
+                z = unravel(jnp.asarray(states.z.z[c]))
+                what = f" ({describe_nonfinite(self.sampler.model, margs, z)})"
+            raise ValueError(
+                f"MCMC.run: the potential or its gradient is not finite at chain {c}'s "
+                f"carried position under this call's model arguments{what}. Fix: set "
+                "mcmc.post_warmup_state = None to start afresh."
+            )
+        return states
+
     def _run_phase(
-        self, potential, template, states, n_iter, adapting, schedule, desc, rng_key, rekey
+        self,
+        potential,
+        template,
+        states,
+        n_iter,
+        adapting,
+        collect_rows,
+        schedule,
+        desc,
+        rng_key,
+        rekey,
+        traced,
     ):
-        """Run the compiled loop for ``n_iter`` iterations on every chain. With ``rekey``
-        the chains first take new keys split from ``rng_key``."""
+        """Run the compiled loop for ``n_iter`` iterations on every chain, keeping
+        ``collect_rows`` draws (0: none). With ``rekey`` the chains first take new keys
+        split from ``rng_key``."""
+        progress = None if traced else self._progress
         program = _Program(
             self.sampler,
-            self.num_samples // self.thinning + (1 if self.num_samples % self.thinning else 0),
+            max(collect_rows, 1),
             self.thinning,
-            self._progress,
+            progress,
             batched=self.chain_method == "vectorized" and self.num_chains > 1,
         )
         # NumPy scalars go into the compiled loop as arguments with no program of their own.
         n, flag, rekey = np.int32(n_iter), np.bool_(adapting), np.bool_(rekey)
-        if self._progress is not None:
-            self._progress.start(n_iter, desc)
+        collect = np.bool_(collect_rows > 0)
+        if progress is not None:
+            progress.start(n_iter, desc)
         try:
             method = self.chain_method
-            if method == "parallel" and jax.local_device_count() < self.num_chains:
-                warnings.warn(
-                    f"chain_method='parallel' needs one device per chain, but there are "
-                    f"{jax.local_device_count()} devices for {self.num_chains} chains; "
-                    "running the chains sequentially instead.",
-                    UserWarning,
-                    stacklevel=3,
-                )
+            if method == "parallel" and (traced or jax.local_device_count() < self.num_chains):
+                if not traced:
+                    warnings.warn(
+                        f"chain_method='parallel' needs one device per chain, but there are "
+                        f"{jax.local_device_count()} devices for {self.num_chains} chains; "
+                        "running the chains sequentially instead.",
+                        UserWarning,
+                        stacklevel=4,
+                    )
                 method = "sequential"
-            run_args = (rng_key, rekey, n, flag, schedule)
+            run_args = (rng_key, rekey, n, flag, collect, schedule)
             if method == "vectorized":
                 chain_ids = np.arange(self.num_chains, dtype=np.int32)
-                return _loop_vectorized(program, potential, template, states, chain_ids, *run_args)
-            if method == "parallel":
+                out = _loop_vectorized(program, potential, template, states, chain_ids, *run_args)
+            elif method == "parallel":
                 states = _rekey_jit(states, rng_key, rekey)
                 fn = jax.pmap(
                     lambda s, c: _one_chain_loop(
-                        program, potential, template, s, n, flag, schedule, c
+                        program, potential, template, s, n, flag, collect, schedule, c
                     ),
                 )
-                return fn(states, np.arange(self.num_chains, dtype=np.int32))
-            outs = [
-                _loop_single(program, potential, template, states, np.int32(c), *run_args)
-                for c in range(self.num_chains)
-            ]
-            if len(outs) == 1:
-                return outs[0]
-            return jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
+                out = fn(states, np.arange(self.num_chains, dtype=np.int32))
+            else:
+                outs = [
+                    _loop_single(program, potential, template, states, np.int32(c), *run_args)
+                    for c in range(self.num_chains)
+                ]
+                out = (
+                    outs[0]
+                    if len(outs) == 1
+                    else jax.tree.map(lambda *xs: jnp.concatenate(xs), *outs)
+                )
+            if progress is not None:
+                out = _wait(out, progress)
+            return out
+        except Exception:
+            if progress is not None and progress.stop.is_set():
+                raise KeyboardInterrupt from None
+            raise
         finally:
-            if self._progress is not None:
-                self._progress.close()
+            if progress is not None:
+                progress.close()
 
-    def _warm_up(self, potential, template, states, schedule, rng_key):
-        """The warm-up phase from fresh chain states; returns the adapted states."""
-        states, _, _ = self._run_phase(
-            potential, template, states, self.num_warmup, True, schedule, "warmup", rng_key, False
-        )
-        return states
+    def _collect_rows(self, n: int) -> int:
+        return n // self.thinning + (1 if n % self.thinning else 0)
 
-    def warmup(self, rng_key: Any, *args: Any, init_params: Any = None, **kwargs: Any) -> None:
-        """Run warm-up only; the adapted state is kept in ``post_warmup_state``."""
-        potential = self._potential(args, kwargs)
-        states, template = self._start(potential, rng_key, args, kwargs, init_params)
+    def _warm_up(self, potential, template, states, rng_key, traced, collect=False):
+        """The warm-up phase from fresh chain states; returns the adapted states (and the
+        warm-up draws when ``collect``)."""
         schedule = warmup_schedule_np(max(self.num_warmup, 1))
-        states = self._warm_up(potential, template, states, schedule, rng_key)
+        rows = self._collect_rows(self.num_warmup) if collect else 0
+        return self._run_phase(
+            potential,
+            template,
+            states,
+            self.num_warmup,
+            True,
+            rows,
+            schedule,
+            "warmup",
+            rng_key,
+            False,
+            traced,
+        )
+
+    def warmup(
+        self,
+        rng_key: Any,
+        *args: Any,
+        extra_fields: Sequence[str] = (),
+        collect_warmup: bool = False,
+        init_params: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Run warm-up only; the adapted state is kept in ``post_warmup_state``, and the
+        next ``run`` continues from it. With ``collect_warmup`` the warm-up draws become
+        the samples (``get_samples``), as in NumPyro."""
+        margs = self._model_args(args, kwargs)
+        traced = is_traced((rng_key, margs))
+        potential = self._potential(margs)
+        states, template = self._start(potential, rng_key, margs, init_params, traced)
+        states, flat, info = self._warm_up(
+            potential, template, states, rng_key, traced, collect=collect_warmup
+        )
+        samples = self._constrain(template, flat, margs) if collect_warmup else None
+        # Commit results only now that the run has completed.
         self.post_warmup_state = states
+        self.last_state = states
         self._template = template
-        self._args, self._kwargs = tuple(args), dict(kwargs)
+        self._margs = margs
+        if collect_warmup:
+            self._samples, self._extra = samples, info
 
     def run(
         self,
@@ -485,58 +823,70 @@ class MCMC:
     ) -> None:
         """Sample. The model's arguments follow ``rng_key``.
 
-        The first call warms up, then samples. Later calls continue from the last state
-        without warming up (NumPyro's ``post_warmup_state``).
+        Warms up first, unless ``post_warmup_state`` is set (by ``warmup()``, or by
+        ``mcmc.post_warmup_state = mcmc.last_state`` to continue): then sampling continues
+        from that state with this call's key, its potential and gradient evaluated afresh
+        under this call's arguments. ``init_params``: unconstrained initial values, shaped
+        like each site (the same for every chain) or with a leading chain axis.
         """
-        potential = self._potential(args, kwargs)
+        margs = self._model_args(args, kwargs)
+        traced = is_traced((rng_key, margs))
+        potential = self._potential(margs)
         schedule = warmup_schedule_np(max(self.num_warmup, 1))
         continuing = self.post_warmup_state is not None
-        if not continuing:
-            states, template = self._start(potential, rng_key, args, kwargs, init_params)
-            if self.num_warmup > 0:
-                states = self._warm_up(potential, template, states, schedule, rng_key)
-        else:
-            states = self.post_warmup_state
+        if continuing:
+            if init_params is not None:
+                raise ValueError(
+                    "MCMC.run: init_params are ignored when continuing from "
+                    "post_warmup_state. Fix: set mcmc.post_warmup_state = None first."
+                )
+            states = self._continue_from(self.post_warmup_state, potential, margs, traced)
             template = self._template
+        else:
+            states, template = self._start(potential, rng_key, margs, init_params, traced)
+            if self.num_warmup > 0:
+                states, _, _ = self._warm_up(potential, template, states, rng_key, traced)
         states, flat, info = self._run_phase(
             potential,
             template,
             states,
             self.num_samples,
             False,
+            self._collect_rows(self.num_samples),
             schedule,
             "sample",
             rng_key,
             continuing,
+            traced,
         )
-        samples = self._constrain(template, flat, args, kwargs)
+        samples = self._constrain(template, flat, margs)
         # Commit results only now that the run has completed.
         self._template = template
         self.last_state = states
-        self.post_warmup_state = states
         self._samples = samples
         self._extra = info
-        self._args, self._kwargs = tuple(args), dict(kwargs)
+        self._margs = margs
 
-    def _constrain(self, template, flat, args, kwargs) -> dict[str, Array]:
+    def _constrain(self, template, flat, margs: ModelArgs) -> dict[str, Any]:
         if self.sampler.model is None:
-            constrain = None
-        else:
-            constrain = ConstrainFn(self.sampler.model, tuple(args), dict(kwargs))
-        return _postprocess(constrain, template, flat)
+            if self.postprocess_fn is None:
+                return _postprocess(None, template, flat)
+            return _postprocess(self.postprocess_fn, template, flat)
+        return _postprocess(ConstrainFn(self.sampler.model, margs), template, flat)
 
     # ----------------------------------------------------------------------------------
     def _require(self):
         if self._samples is None:
             raise RuntimeError("No samples yet: call mcmc.run(rng_key, *model_args) first.")
 
-    def get_samples(self, group_by_chain: bool = False) -> dict[str, Array]:
+    def get_samples(self, group_by_chain: bool = False) -> dict[str, Any]:
         """Draws per site: ``(num_chains, num_draws, ...)`` if ``group_by_chain`` else
-        ``(num_chains * num_draws, ...)``."""
+        ``(num_chains * num_draws, ...)`` (a deterministic site with a pytree value keeps
+        its structure, each leaf shaped so)."""
         self._require()
         if group_by_chain:
             return dict(self._samples)
-        return {k: v.reshape((-1,) + v.shape[2:]) for k, v in self._samples.items()}
+        return {k: jax.tree.map(_merge_chains, v) for k, v in self._samples.items()}
 
     def get_extra_fields(self, group_by_chain: bool = False) -> dict[str, Array]:
         """Per-draw sampler statistics: num_steps, accept_prob, diverging, energy,
@@ -544,7 +894,7 @@ class MCMC:
         self._require()
         if group_by_chain:
             return dict(self._extra)
-        return {k: v.reshape((-1,) + v.shape[2:]) for k, v in self._extra.items()}
+        return {k: _merge_chains(v) for k, v in self._extra.items()}
 
     def print_summary(self, prob: float = 0.9, exclude_deterministic: bool = True) -> None:
         """Print mean, sd, median, HPDI, ESS and R-hat of each site, and divergences."""
@@ -554,16 +904,14 @@ class MCMC:
             tr = self._trace_sites()
             samples = {k: v for k, v in samples.items() if tr.get(k) != "deterministic"}
         _print_summary(
-            {k: np.asarray(v) for k, v in samples.items()},
+            _flat_names(samples),
             prob=prob,
             group_by_chain=True,
             divergences=np.asarray(self._extra["diverging"]),
         )
 
     def _trace_sites(self) -> dict[str, str]:
-        from ._init import prototype_trace
-
-        tr = prototype_trace(jax.random.key(0), self.sampler.model, self._args, self._kwargs)
+        tr = prototype_trace(jax.random.key(0), self.sampler.model, self._margs)
         return {k: s.type_name for k, s in tr.items()}
 
     # --- for ArviZ export (duck-typed by ``to_arviz``) ----------------------------------
@@ -571,26 +919,29 @@ class MCMC:
         self._require()
         if self.sampler.model is None:
             return {}
-        from effects import Sample, run
-        from handlers import seed, trace
+        from ._predictive import observed_values
 
-        # One run of the model records every observed value.
-        _, (_, tr) = run(self.sampler.model, seed(jax.random.key(0)) >> trace())(
-            *self._args, **self._kwargs
-        )
-        return {
-            name: np.asarray(site.value)
-            for name, site in tr.items()
-            if isinstance(site, Sample) and site.is_observed
-        }
+        first = {k: v[0, 0] for k, v in self._samples.items()}
+        return observed_values(self.sampler.model, first, self._margs)
 
     def log_likelihood(self) -> dict[str, Any]:
         self._require()
         if self.sampler.model is None:
             return {}
-        from ._predictive import log_likelihood
+        from ._predictive import model_log_likelihood
 
         samples = self.get_samples(group_by_chain=True)
-        return log_likelihood(
-            self.sampler.model, samples, *self._args, batch_ndims=2, **self._kwargs
-        )
+        return model_log_likelihood(self.sampler.model, samples, self._margs, 2)
+
+
+def _flat_names(samples: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Pytree-valued sites as one entry per leaf, named ``site['key']``."""
+    out = {}
+    for name, value in samples.items():
+        for path, leaf in jax.tree_util.tree_flatten_with_path(value)[0]:
+            out[name + jax.tree_util.keystr(path)] = np.asarray(leaf)
+    return out
+
+
+def _merge_chains(v: Array) -> Array:
+    return jnp.reshape(v, (v.shape[0] * v.shape[1],) + tuple(v.shape[2:]))

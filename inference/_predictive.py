@@ -2,7 +2,9 @@
 
 Both are vectorised by ``jax.vmap`` over a *batched pipeline*: ``seed(keys) >>
 substitute(draws) >> trace()`` whose leaves carry a leading batch axis. No special
-batching code is needed inside the model.
+batching code is needed inside the model. Each is one compiled program; the model's
+arguments follow the rule of :class:`ModelArgs` (JAX arrays traced, other values
+constants), so a second call with new JAX-array data of the same shapes compiles nothing.
 """
 
 from __future__ import annotations
@@ -18,9 +20,18 @@ from jaxtyping import Array
 from effects import Sample, run
 from handlers import seed, substitute, trace
 
+from ._model_args import ModelArgs, explain_traced_args
+
 
 def _batch_size(samples: Mapping[str, Any], batch_ndims: int) -> tuple[tuple[int, ...], int]:
-    shapes = {k: jnp.shape(v)[:batch_ndims] for k, v in samples.items()}
+    shapes = {k: tuple(jnp.shape(v)[:batch_ndims]) for k, v in samples.items()}
+    short = {k: s for k, s in shapes.items() if len(s) < batch_ndims}
+    if short:
+        raise ValueError(
+            f"Predictive: posterior samples need {batch_ndims} leading batch dim(s), but "
+            f"{sorted(short)} have fewer. Fix: pass draws with a leading draw axis (as "
+            "mcmc.get_samples() gives them), or set batch_ndims."
+        )
     distinct = set(shapes.values())
     if len(distinct) != 1:
         raise ValueError(
@@ -32,6 +43,61 @@ def _batch_size(samples: Mapping[str, Any], batch_ndims: int) -> tuple[tuple[int
     for s in batch_shape:
         n *= s
     return batch_shape, n
+
+
+def _flatten_batch(samples: Mapping[str, Any], batch_ndims: int) -> tuple[tuple, int, dict]:
+    batch_shape, n = _batch_size(samples, batch_ndims)
+    flat = {
+        k: jnp.reshape(jnp.asarray(v), (n,) + tuple(jnp.shape(v)[batch_ndims:]))
+        for k, v in samples.items()
+    }
+    return batch_shape, n, flat
+
+
+def _predictive_trace(model: Callable, margs: ModelArgs, key: Any, draw: dict) -> Any:
+    pipe = seed(key) >> substitute(draw, on_unknown="ignore") >> trace()
+    _, (_, _, tr) = margs.call(run(model, pipe))
+    return tr
+
+
+def _sites_to_return(proto: Any, given: set, return_sites: tuple | None) -> list[str]:
+    if return_sites is None:
+        return [
+            name
+            for name, site in proto.items()
+            if (isinstance(site, Sample) and name not in given) or site.type_name == "deterministic"
+        ]
+    if return_sites == ():
+        return [name for name, site in proto.items() if site.type_name != "plate"]
+    missing = [s for s in return_sites if s not in proto]
+    if missing:
+        raise ValueError(
+            f"Predictive: return_sites {missing} are not sites of the model; sites are "
+            f"{list(proto)}."
+        )
+    return list(return_sites)
+
+
+@eqx.filter_jit
+def _predict(model, margs, keys, flat, return_sites, exclude_deterministic):
+    proto = jax.eval_shape(
+        lambda k, d: _predictive_trace(model, margs, k, d),
+        keys[0],
+        {k: v[0] for k, v in flat.items()},
+    )
+    sites = _sites_to_return(proto, set(flat), return_sites)
+    if exclude_deterministic:
+        flat = {
+            k: v
+            for k, v in flat.items()
+            if not (k in proto and proto[k].type_name == "deterministic")
+        }
+
+    def values(k, draw):
+        tr = _predictive_trace(model, margs, k, draw)
+        return {name: tr[name].value for name in sites}
+
+    return jax.vmap(values)(keys, flat)
 
 
 class Predictive(eqx.Module):
@@ -48,9 +114,12 @@ class Predictive(eqx.Module):
             ``get_samples(group_by_chain=True)``).
         exclude_deterministic: do not substitute deterministic sites from the samples,
             recompute them instead.
+        parallel: accepted for NumPyro compatibility; draws are always vectorised.
 
     ``predictive(rng_key, *args, **kwargs)`` returns a dict name -> array with the batch
-    shape leading.
+    shape leading. Each row runs the model with its own key split from ``rng_key``, so a
+    latent site missing from ``posterior_samples`` is drawn afresh from its prior in every
+    row (as in NumPyro). The model's arguments follow :class:`ModelArgs`'s rule.
 
     Example:
         >>> import jax, dists as D
@@ -73,19 +142,36 @@ class Predictive(eqx.Module):
         model: Callable,
         posterior_samples: Mapping[str, Any] | None = None,
         *,
+        guide: Callable | None = None,
+        params: Mapping[str, Any] | None = None,
         num_samples: int | None = None,
         return_sites: Sequence[str] | str | None = None,
+        infer_discrete: bool = False,
+        parallel: bool = False,
         batch_ndims: int | None = None,
         exclude_deterministic: bool = True,
     ):
         if not callable(model):
             raise TypeError(f"Predictive expects a model (a callable), got {type(model).__name__}.")
+        if guide is not None or params is not None:
+            raise NotImplementedError(
+                "Predictive: guide= and params= come with variational inference (SVI), "
+                "which is not built yet. Fix: pass posterior_samples drawn by MCMC."
+            )
+        if infer_discrete:
+            raise NotImplementedError(
+                "Predictive: infer_discrete=True needs enumeration of discrete sites, which "
+                "is not built yet."
+            )
+        del parallel
         if posterior_samples is None and num_samples is None:
             raise ValueError(
                 "Predictive: pass posterior_samples (posterior predictive) or num_samples "
                 "(prior predictive)."
             )
-        if num_samples is not None and (not isinstance(num_samples, int) or num_samples < 1):
+        if num_samples is not None and (
+            isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1
+        ):
             raise ValueError(f"Predictive: num_samples must be a positive int, got {num_samples}.")
         self.model = model
         self.posterior_samples = (
@@ -104,87 +190,111 @@ class Predictive(eqx.Module):
     def __call__(self, rng_key: Any, *args: Any, **kwargs: Any) -> dict[str, Array]:
         samples = self.posterior_samples or {}
         if samples:
-            batch_shape, n = _batch_size(samples, self.batch_ndims)
+            batch_shape, n, flat = _flatten_batch(samples, self.batch_ndims)
             if self.num_samples is not None and self.num_samples != n:
                 raise ValueError(
                     f"Predictive: num_samples={self.num_samples} does not match the "
                     f"{n} posterior draws."
                 )
-            flat = {
-                k: jnp.reshape(v, (n,) + jnp.shape(v)[self.batch_ndims :])
-                for k, v in samples.items()
-            }
         else:
             batch_shape, n, flat = (self.num_samples,), self.num_samples, {}
         keys = jax.random.split(rng_key, n)
+        margs = ModelArgs.of(args, kwargs)
         model = self.model
 
-        def one(pipe_leaves):
-            k, s = pipe_leaves
-            pipe = seed(k) >> substitute(s, on_unknown="ignore") >> trace()
-            _, (_, _, tr) = run(model, pipe)(*args, **kwargs)
-            return tr
+        def rerun(m):
+            draw = {k: v[0] for k, v in flat.items()}
+            jax.eval_shape(lambda k, d: _predictive_trace(model, m, k, d), keys[0], draw)
 
-        # Work out which sites to return from one unbatched run (cheap, trace time only).
-        proto = jax.eval_shape(one, (keys[0], {k: v[0] for k, v in flat.items()}))
-        if self.return_sites is None:
-            sites = [
-                name
-                for name, site in proto.items()
-                if (isinstance(site, Sample) and name not in samples)
-                or site.type_name == "deterministic"
-            ]
-        elif self.return_sites == ():
-            sites = [name for name, site in proto.items() if site.type_name != "plate"]
-        else:
-            missing = [s for s in self.return_sites if s not in proto]
-            if missing:
-                raise ValueError(
-                    f"Predictive: return_sites {missing} are not sites of the model; sites "
-                    f"are {list(proto)}."
-                )
-            sites = list(self.return_sites)
-
-        if self.exclude_deterministic:
-            flat = {
-                k: v
-                for k, v in flat.items()
-                if not (k in proto and proto[k].type_name == "deterministic")
-            }
-
-        def values(k, s):
-            tr = one((k, s))
-            return {name: tr[name].value for name in sites}
-
-        out = jax.vmap(values)(keys, flat)
+        with explain_traced_args(model, margs, rerun):
+            out = _predict(model, margs, keys, flat, self.return_sites, self.exclude_deterministic)
         return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
+
+
+def _observed_log_densities(model: Callable, margs: ModelArgs, draw: dict) -> dict[str, Array]:
+    _, (_, tr) = margs.call(run(model, substitute(draw, on_unknown="ignore") >> trace()))
+    return {
+        # The site's own log_prob maps over scan-stacked axes; the likelihood is reported
+        # unscaled (no subsampling or tempering factor), as in NumPyro.
+        name: site.replace(scale=None).log_prob()
+        for name, site in tr.items()
+        if isinstance(site, Sample) and site.is_observed
+    }
+
+
+@eqx.filter_jit
+def _log_likelihood_program(model, margs, flat):
+    return jax.vmap(lambda d: _observed_log_densities(model, margs, d))(flat)
+
+
+def _missing_latent_sites(model: Callable, margs: ModelArgs, draw: dict) -> list[str]:
+    def structure(d):
+        # Shapes only (eval_shape): the key draws nothing.
+        pipe = seed(jax.random.key(0)) >> substitute(d, on_unknown="ignore") >> trace()
+        _, (_, _, tr) = margs.call(run(model, pipe))
+        return tr
+
+    proto = jax.eval_shape(structure, draw)
+    return [
+        name
+        for name, site in proto.items()
+        if isinstance(site, Sample) and not site.is_observed and name not in draw
+    ]
+
+
+def model_log_likelihood(
+    model: Callable, posterior_samples: Mapping[str, Any], margs: ModelArgs, batch_ndims: int
+) -> dict[str, Array]:
+    """:func:`log_likelihood` with the model's arguments already split."""
+    samples = {k: jnp.asarray(v) for k, v in posterior_samples.items()}
+    batch_shape, n, flat = _flatten_batch(samples, batch_ndims)
+    first = {k: v[0] for k, v in flat.items()}
+    with explain_traced_args(model, margs, lambda m: _missing_latent_sites(model, m, first)):
+        missing = _missing_latent_sites(model, margs, first)
+    if missing:
+        raise ValueError(
+            f"log_likelihood: posterior_samples has no draws of the latent site(s) "
+            f"{missing}, and the likelihood depends on every latent site. Fix: pass draws "
+            "of every latent site (mcmc.get_samples() has them), or draw the missing ones "
+            "first with Predictive(model, posterior_samples) and add them."
+        )
+    out = _log_likelihood_program(model, margs, flat)
+    return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
 
 
 def log_likelihood(
     model: Callable,
     posterior_samples: Mapping[str, Any],
     *args: Any,
+    parallel: bool = False,
     batch_ndims: int = 1,
     **kwargs: Any,
 ) -> dict[str, Array]:
     """Elementwise log likelihood of every observed site, for every posterior draw.
 
-    Returns a dict name -> array of shape ``batch_shape + site batch shape``.
+    Returns a dict name -> array of shape ``batch_shape + site batch shape``. Every latent
+    site must have draws in ``posterior_samples``; a missing one is an error (it is not
+    filled from the prior). ``parallel`` is accepted for NumPyro compatibility: the draws
+    are always vectorised.
     """
-    samples = {k: jnp.asarray(v) for k, v in posterior_samples.items()}
-    batch_shape, n = _batch_size(samples, batch_ndims)
-    flat = {k: jnp.reshape(v, (n,) + v.shape[batch_ndims:]) for k, v in samples.items()}
+    del parallel
+    return model_log_likelihood(model, posterior_samples, ModelArgs.of(args, kwargs), batch_ndims)
 
-    def one(s):
-        pipe = seed(jax.random.key(0)) >> substitute(s, on_unknown="ignore") >> trace()
-        _, (_, _, tr) = run(model, pipe)(*args, **kwargs)
-        return {
-            # The site's own log_prob maps over scan-stacked axes; the likelihood is
-            # reported unscaled (no subsampling or tempering factor), as in NumPyro.
-            name: site.replace(scale=None).log_prob()
-            for name, site in tr.items()
-            if isinstance(site, Sample) and site.is_observed
-        }
 
-    out = jax.vmap(one)(flat)
-    return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
+@eqx.filter_jit
+def _observed_program(model, margs, draw):
+    _, (_, tr) = margs.call(run(model, substitute(draw, on_unknown="ignore") >> trace()))
+    return {
+        name: site.value
+        for name, site in tr.items()
+        if isinstance(site, Sample) and site.is_observed
+    }
+
+
+def observed_values(model: Callable, draw: Mapping[str, Any], margs: ModelArgs) -> dict[str, Any]:
+    """The observed values of the model's sites, from one run at the posterior ``draw``
+    (no randomness: every latent site takes its value from the draw)."""
+    import numpy as np
+
+    out = _observed_program(model, margs, dict(draw))
+    return {k: np.asarray(v) for k, v in out.items()}

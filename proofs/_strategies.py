@@ -427,6 +427,22 @@ def broadcast_shapes(draw, shapes: Sequence[tuple[int, ...]], max_rank: int = 2)
 
 
 @st.composite
+def shapes_within(draw, shapes: Sequence[tuple[int, ...]], max_rank: int = 2) -> tuple[int, ...]:
+    """Shapes that broadcast *into* every shape in ``shapes`` without enlarging it: each
+    dim is 1, or the size that every shape has there. (A mask or scale must not enlarge a
+    site's log density, which would count its terms more than once.)"""
+    rank = draw(st.integers(0, max_rank))
+    out: list[int] = []
+    for k in range(1, rank + 1):
+        sizes = {s[-k] if len(s) >= k else None for s in shapes}
+        allowed = [1] if None in sizes or len(sizes) != 1 else sorted({1, *sizes})
+        if not shapes:
+            allowed = [1, 2, 3]
+        out.insert(0, draw(st.sampled_from(allowed)))
+    return tuple(out)
+
+
+@st.composite
 def scales(
     draw,
     spec: ModelSpec | None = None,
@@ -434,12 +450,13 @@ def scales(
     scalar: bool = False,
     extra_shapes: Sequence[tuple[int, ...]] = (),
 ) -> Any:
-    """Positive scales: a float, or an array broadcastable to every site's batch shape
-    (and to ``extra_shapes``, e.g. the shapes of other scales or masks in the pipeline)."""
+    """Positive scales: a float, or an array that broadcasts into every site's log-density
+    shape (:func:`shapes_within`; ``extra_shapes``, the shapes of other scales or masks in
+    the pipeline, then broadcast with it too)."""
     grid = [1.0, 2.0, 0.5, 0.25, 3.0, 1.5]
     if scalar or draw(st.booleans()):
         return draw(st.sampled_from(grid))
-    shape = draw(broadcast_shapes(_lp_shapes(spec) + [tuple(s) for s in extra_shapes]))
+    shape = draw(shapes_within(_lp_shapes(spec) or [tuple(s) for s in extra_shapes]))
     return draw(hnp.arrays(np.float64, shape, elements=st.sampled_from(grid)))
 
 
@@ -451,11 +468,11 @@ def masks(
     scalar: bool = False,
     extra_shapes: Sequence[tuple[int, ...]] = (),
 ) -> Any:
-    """Boolean masks: a bool, or a bool array broadcastable to every site's batch shape
-    (and to ``extra_shapes``)."""
+    """Boolean masks: a bool, or a bool array that broadcasts into every site's log-density
+    shape (as for :func:`scales`)."""
     if scalar or draw(st.booleans()):
         return draw(st.booleans())
-    shape = draw(broadcast_shapes(_lp_shapes(spec) + [tuple(s) for s in extra_shapes]))
+    shape = draw(shapes_within(_lp_shapes(spec) or [tuple(s) for s in extra_shapes]))
     return draw(hnp.arrays(np.bool_, shape))
 
 

@@ -562,7 +562,7 @@ def test_handler_sees_only_declared_message_types():
 def test_public_signatures_are_type_checked():
     with pytest.raises(jaxtyping.TypeCheckError, match="name"):
         effects.sample(123, D.Normal(0.0, 1.0))
-    with pytest.raises(jaxtyping.TypeCheckError, match="size"):
+    with pytest.raises((jaxtyping.TypeCheckError, ValueError), match="size"):
         plate("p", 3.5)
     with pytest.raises(jaxtyping.TypeCheckError, match="value"):
         effects.deterministic("d", "not an array")

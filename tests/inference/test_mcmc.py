@@ -105,21 +105,23 @@ def test_parallel_falls_back_with_warning():
     assert m.get_samples(group_by_chain=True)["mu"].shape[0] == jax.local_device_count() + 1
 
 
-def test_run_again_continues_without_warmup():
+def test_run_again_warms_up_again_unless_asked_to_continue():
     m = _mcmc()
     m.run(jax.random.key(0), Y)
     first = m.last_state
-    step = np.asarray(first.step_size)
-    m.run(jax.random.key(1), Y)
-    # The adapted step size and mass matrix are kept as they were after warm-up.
-    np.testing.assert_allclose(np.asarray(m.last_state.step_size), step)
-    np.testing.assert_allclose(
-        np.asarray(m.last_state.inverse_mass_matrix), np.asarray(first.inverse_mass_matrix)
-    )
-    # NumPyro's spelling also works.
+    draws = np.asarray(m.get_samples()["mu"])
+    # A second run warms up afresh (NumPyro's rule): the same key gives the same draws.
+    m.run(jax.random.key(0), Y)
+    np.testing.assert_array_equal(np.asarray(m.get_samples()["mu"]), draws)
+    # Continuing is asked for by setting post_warmup_state, NumPyro's spelling: the adapted
+    # step size and mass matrix are kept.
     m.post_warmup_state = m.last_state
     m.run(m.post_warmup_state.rng_key[0], Y)
     assert m.get_samples()["mu"].shape == (100,)
+    np.testing.assert_allclose(np.asarray(m.last_state.step_size), np.asarray(first.step_size))
+    np.testing.assert_allclose(
+        np.asarray(m.last_state.inverse_mass_matrix), np.asarray(first.inverse_mass_matrix)
+    )
 
 
 def test_continuing_runs_take_the_new_key():
@@ -151,7 +153,8 @@ def test_initial_state_carries_the_potential_and_gradient_at_its_point(num_chain
 
     m = _mcmc(num_chains=num_chains)
     # The start program alone (MCMC._start), without compiling a sampling loop.
-    states, _ = m._start(m._potential((Y,), {}), jax.random.key(4), (Y,), {}, None)
+    margs = m._model_args((Y,), {})
+    states, _ = m._start(m._potential(margs), jax.random.key(4), margs, None, False)
     st = states.z
     assert st.z.shape == (num_chains, 1)
     for c in range(num_chains):
