@@ -176,11 +176,18 @@ class CompileClock:
 
     def __init__(self):
         self.spans: list[tuple[float, float]] = []
+        self.backend_compiles: list[float] = []  # end stamps of XLA compilations
         jax.monitoring.register_event_time_span_listener(self)
 
     def __call__(self, event, start, end, **kwargs):
         if event in self.EVENTS:
             self.spans.append((start, end))
+        if event == "/jax/core/compile/backend_compile_duration":
+            self.backend_compiles.append(end)
+
+    def programs(self, t0: float, t1: float) -> int:
+        """XLA programs compiled inside ``[t0, t1]``."""
+        return sum(t0 <= e <= t1 for e in self.backend_compiles)
 
     def seconds(self, t0: float, t1: float) -> float:
         spans = sorted((max(a, t0), min(b, t1)) for a, b in self.spans if b > t0 and a < t1)
@@ -219,6 +226,7 @@ def one_run(framework: Framework, mcmc, args, seed: int, params) -> dict[str, fl
         "sample_s": t2 - t1,
         "total_s": t2 - t0,
         "compile_in_run_s": warmup_c + sample_c,
+        "programs_compiled": CLOCK.programs(t0, t2),
         "net_total_s": (t2 - t0) - (warmup_c + sample_c),
         "net_sample_s": (t2 - t1) - sample_c,
         "steps": steps,
@@ -310,7 +318,11 @@ def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats,
         # The same key again repeats the same work: only the timing differs.
         for _ in range(repeats.get(name, 1)):
             for su in setups:
-                r = one_run(su["fw"], su["mcmc"], args, s, params)
+                # New JAX arrays (equal values) each time: JAX-array data are traced
+                # arguments of Effax's programs, so new data of the same shapes must not
+                # compile anything ("programs compiled again" below).
+                fresh = tuple(jnp.array(a, copy=True) for a in args)
+                r = one_run(su["fw"], su["mcmc"], fresh, s, params)
                 su["vg_times"].append(su["vg_timer"]())
                 log(f"  {su['fw'].name:8s} seed {s}: {_fmt_run(r)}")
                 su["timed"].append(r)
@@ -328,6 +340,7 @@ def bench_model(name, frameworks, num_warmup, num_samples, timed_seeds, repeats,
             "compile_diff_s": first["total_s"] - net_run_s,
             "run_s": med(lambda r: r["total_s"]) if timed else float("nan"),
             "recompile_s": med(lambda r: r["compile_in_run_s"]) if timed else float("nan"),
+            "recompiled": max(r["programs_compiled"] for r in timed) if timed else float("nan"),
             "net_run_s": net_run_s,
             "steps": med(lambda r: r["steps"]),
             "per_step_s": med(lambda r: r["net_sample_s"] / r["steps"]),
@@ -378,6 +391,11 @@ ROWS = [
     ("first run − repeated net run", "compile_diff_s", _t),
     ("repeated run, as measured", "run_s", _t),
     ("of which compiling again", "recompile_s", _t),
+    (
+        "programs compiled again, most in a repeated run (new data)",
+        "recompiled",
+        lambda x: "—" if x != x else f"{x:.0f}",
+    ),
     ("run time (warm-up + sampling, net)", "net_run_s", _t),
     ("leapfrog steps (sampling)", "steps", lambda x: f"{x:,.0f}"),
     ("time per leapfrog step", "per_step_s", _t),
