@@ -45,6 +45,22 @@ class Constraint(eqx.Module):
         return type(self).__name__.lstrip("_")
 
 
+def _alike(x: ArrayLike, *bounds: ArrayLike) -> list[Array]:
+    """``x`` and its ``bounds`` in one dtype for comparing, cast explicitly (strict
+    promotion mixes none). A floating ``x`` sets it: bounds are constants, perhaps built
+    while 64-bit types were on. An integer ``x`` against a floating bound compares as the
+    default float; against integer bounds, in its own dtype."""
+    x = jnp.asarray(x)
+    out = [jnp.asarray(b) for b in bounds]
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        target = x.dtype
+    elif any(jnp.issubdtype(b.dtype, jnp.inexact) for b in out):
+        target = jnp.result_type(float)
+    else:
+        target = x.dtype
+    return [a if a.dtype == target else a.astype(target) for a in (x, *out)]
+
+
 class _Real(Constraint):
     def __call__(self, x):
         x = jnp.asarray(x)
@@ -66,7 +82,8 @@ class _GreaterThan(Constraint):
         self.lower_bound = jnp.asarray(lower_bound)
 
     def __call__(self, x):
-        return jnp.asarray(x) > self.lower_bound
+        x, lo = _alike(x, self.lower_bound)
+        return x > lo
 
     def feasible_like(self, prototype):
         return jnp.broadcast_to(self.lower_bound + 1, jnp.shape(prototype)).astype(
@@ -76,7 +93,8 @@ class _GreaterThan(Constraint):
 
 class _GreaterThanEq(_GreaterThan):
     def __call__(self, x):
-        return jnp.asarray(x) >= self.lower_bound
+        x, lo = _alike(x, self.lower_bound)
+        return x >= lo
 
 
 class _Positive(_GreaterThan):
@@ -96,7 +114,8 @@ class _LessThan(Constraint):
         self.upper_bound = jnp.asarray(upper_bound)
 
     def __call__(self, x):
-        return jnp.asarray(x) < self.upper_bound
+        x, hi = _alike(x, self.upper_bound)
+        return x < hi
 
     def feasible_like(self, prototype):
         return jnp.broadcast_to(self.upper_bound - 1, jnp.shape(prototype)).astype(
@@ -113,8 +132,8 @@ class _Interval(Constraint):
         self.upper_bound = jnp.asarray(upper_bound)
 
     def __call__(self, x):
-        x = jnp.asarray(x)
-        return (x >= self.lower_bound) & (x <= self.upper_bound)
+        x, lo, hi = _alike(x, self.lower_bound, self.upper_bound)
+        return (x >= lo) & (x <= hi)
 
     def feasible_like(self, prototype):
         mid = (self.lower_bound + self.upper_bound) / 2
@@ -123,8 +142,8 @@ class _Interval(Constraint):
 
 class _OpenInterval(_Interval):
     def __call__(self, x):
-        x = jnp.asarray(x)
-        return (x > self.lower_bound) & (x < self.upper_bound)
+        x, lo, hi = _alike(x, self.lower_bound, self.upper_bound)
+        return (x > lo) & (x < hi)
 
 
 class _UnitInterval(_Interval):
@@ -143,8 +162,8 @@ class _IntegerInterval(Constraint):
         self.upper_bound = jnp.asarray(upper_bound)
 
     def __call__(self, x):
-        x = jnp.asarray(x)
-        return (x >= self.lower_bound) & (x <= self.upper_bound) & (x == jnp.floor(x))
+        x, lo, hi = _alike(x, self.lower_bound, self.upper_bound)
+        return (x >= lo) & (x <= hi) & (x == jnp.floor(x))
 
     def feasible_like(self, prototype):
         return jnp.broadcast_to(self.lower_bound, jnp.shape(prototype)).astype(
@@ -160,8 +179,8 @@ class _IntegerGreaterThan(Constraint):
         self.lower_bound = jnp.asarray(lower_bound)
 
     def __call__(self, x):
-        x = jnp.asarray(x)
-        return (x >= self.lower_bound) & (x == jnp.floor(x))
+        x, lo = _alike(x, self.lower_bound)
+        return (x >= lo) & (x == jnp.floor(x))
 
     def feasible_like(self, prototype):
         return jnp.broadcast_to(self.lower_bound, jnp.shape(prototype)).astype(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import equinox as eqx
 import jax
@@ -31,6 +31,8 @@ from jaxtyping import Array, ArrayLike
 
 from ._support import check_observed_eagerly
 from ._util import EMPTY, FrozenDict
+
+_E = TypeVar("_E", bound="Effect")
 
 
 class CondIndepStackFrame(eqx.Module):
@@ -52,11 +54,22 @@ class Effect(eqx.Module):
     type_name: ClassVar[str] = "effect"
     has_default: ClassVar[bool] = False
 
+    if TYPE_CHECKING:
+        # The fields every concrete effect declares (see above), spelled out for the type
+        # checker only: at run time they stay the subclasses' own dataclass fields, in the
+        # subclasses' own order.
+        @property
+        def name(self) -> str | None: ...
+        @property
+        def value(self) -> Any: ...
+        @property
+        def stop(self) -> bool: ...
+
     def default(self) -> Effect:
         """The effect's default interpretation, applied after every handler's ``process``."""
         return self
 
-    def replace(self, **changes: Any) -> Effect:
+    def replace(self: _E, **changes: Any) -> _E:
         """A copy of this message with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
 

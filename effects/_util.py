@@ -11,6 +11,8 @@ class FrozenDict(Mapping):
     """An immutable, hashable mapping (used for static message fields such as ``infer``)."""
 
     __slots__ = ("_items", "_hash")
+    _items: tuple[tuple[str, Any], ...]
+    _hash: int | None
 
     def __init__(self, *args: Any, **kwargs: Any):
         d = dict(*args, **kwargs)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from effects import Handled, Handler
+
+_H = TypeVar("_H", bound=Handler)
 
 
 class SeenNames(eqx.Module):
@@ -56,7 +58,7 @@ def check_on_unknown(value: str) -> None:
         raise ValueError(f"on_unknown must be 'error', 'warn' or 'ignore', got {value!r}.")
 
 
-def wrap(fn: Callable | None, handler: Handler) -> Handler | Handled:
+def wrap(fn: Callable | None, handler: _H) -> _H | Handled:
     """NumPyro-style dual use: ``h(fn, ...)`` wraps fn; ``h(...)`` is the handler itself."""
     if fn is None:
         return handler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import equinox as eqx
 import jax
@@ -185,6 +185,30 @@ class Substitute(_SiteValues):
         return self.substitute_fn
 
 
+@overload
+def substitute(
+    fn: None = None,
+    data: Mapping[str, Any] | None = None,
+    substitute_fn: Callable | None = None,
+    *,
+    on_unknown: str = "warn",
+) -> Substitute: ...
+@overload
+def substitute(
+    fn: Mapping[str, Any],
+    data: None = None,
+    substitute_fn: None = None,
+    *,
+    on_unknown: str = "warn",
+) -> Substitute: ...  # `substitute(data)`
+@overload
+def substitute(
+    fn: Callable,
+    data: Mapping[str, Any] | None = None,
+    substitute_fn: Callable | None = None,
+    *,
+    on_unknown: str = "warn",
+) -> Handled: ...
 def substitute(
     fn: Any = None,
     data: Mapping[str, Any] | None = None,

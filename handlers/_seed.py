@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jaxtyping import ArrayLike
 
 from effects import Handled, Handler as _Handler, Param, Plate, PRNGKey, Sample, stable_hash
 
@@ -85,6 +87,12 @@ class Seed(_Handler):
         return None
 
 
+@overload
+def seed(fn: None = None, rng_seed: Any = None) -> Seed: ...
+@overload
+def seed(fn: Callable, rng_seed: Any = None) -> Handled: ...
+@overload
+def seed(fn: ArrayLike, rng_seed: None = None) -> Seed: ...  # `seed(key)`, `seed(0)`
 def seed(fn: Any = None, rng_seed: Any = None) -> Seed | Handled:
     """Site-addressed randomness. ``seed(key)`` is a handler; ``seed(model, key)`` wraps.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import ClassVar
+from typing import ClassVar, overload
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -50,6 +50,11 @@ class Trace(eqx.Module, Mapping):
 
     def add(self, msg: Effect) -> Trace:
         name = msg.name
+        if name is None:
+            raise ValueError(
+                f"Trace.add: this {msg.type_name} message has no name, and a trace records "
+                "named sites only. Fix: give the effect a name, or do not record it."
+            )
         if name in self.names:
             old = self[name]
             if isinstance(msg, Plate) and isinstance(old, Plate) and old.size == msg.size:
@@ -91,6 +96,10 @@ class TraceHandler(_Handler):
         return state
 
 
+@overload
+def trace(fn: None = None) -> TraceHandler: ...
+@overload
+def trace(fn: Callable) -> Handled: ...
 def trace(fn: Callable | None = None) -> TraceHandler | Handled:
     """Record the sites of a run. ``trace()`` is a handler; ``trace(model)`` wraps, and
     ``trace(model).get_trace(*args)`` returns the :class:`Trace`."""

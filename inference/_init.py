@@ -382,7 +382,10 @@ def nonfinite_sites(
     where the potential's gradient is not finite, and the sites whose log density has a
     non-finite gradient there."""
     checks, _ = _site_diagnosis(model, margs, dict(z))
-    return tuple([name for name, ok in c.items() if not bool(ok)] for c in checks)
+    lp_bad, grad_bad, site_grad_bad = (
+        [name for name, ok in c.items() if not bool(ok)] for c in checks
+    )
+    return lp_bad, grad_bad, site_grad_bad
 
 
 def checked_prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:

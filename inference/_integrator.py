@@ -327,7 +327,9 @@ def init_integrator_state(
     return IntegratorState(z, p, velocity(inverse_mass_matrix, p), potential_energy, z_grad)
 
 
-def make_value_and_grad(potential_fn_flat: PotentialFn, dtype: Any) -> PotentialAndGradFn:
+def make_value_and_grad(
+    potential_fn_flat: Callable[[Array], ArrayLike], dtype: Any
+) -> PotentialAndGradFn:
     """``jax.value_and_grad`` of a flat potential, with outputs cast to ``dtype``.
 
     The cast keeps the loop carries of a fixed dtype when a float32 position meets a potential
@@ -347,7 +349,7 @@ def cast_value_and_grad(value: ArrayLike, grad: ArrayLike, dtype: Any) -> tuple[
 
 
 def evaluate_position(
-    position_flat: Float[ArrayLike, " d"], potential_fn_flat: PotentialFn
+    position_flat: Float[ArrayLike, " d"], potential_fn_flat: Callable[[Array], ArrayLike]
 ) -> tuple[Float[Array, " d"], Float[Array, ""], Float[Array, " d"]]:
     """Check a flat starting position and evaluate the potential and its gradient there.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import equinox as eqx
 import jax
@@ -23,7 +23,8 @@ def run_once_jit(fn: Callable) -> Callable:
     choice follows ``jax.default_backend()`` at call time, and each choice keeps its own
     compilation cache.
     """
-    on_cpu = eqx.filter_jit(fn, compiler_options=_ONCE_OPTIONS)
+    # filter_jit forwards extra keywords to jax.jit, but its typed overloads omit them.
+    on_cpu = eqx.filter_jit(fn, compiler_options=_ONCE_OPTIONS)  # type: ignore[call-overload]
     elsewhere = eqx.filter_jit(fn)
 
     @functools.wraps(fn)
@@ -41,7 +42,8 @@ def run_once_jit(fn: Callable) -> Callable:
 
     def cache_size() -> int:
         """Programs compiled so far (for tests that count re-compilation)."""
-        return sum(f._cached._cache_size() for f in (on_cpu, elsewhere))  # type: ignore[attr-defined]
+        # `_cached` is private to equinox's jit wrapper, which its public types do not show.
+        return sum(cast(Any, f)._cached._cache_size() for f in (on_cpu, elsewhere))
 
     call.cache_size = cache_size  # type: ignore[attr-defined]
     return call

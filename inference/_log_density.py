@@ -160,6 +160,12 @@ def unconstrain_fn(
     out = {}
     for name, value in params.items():
         site = tr[name]
+        if not isinstance(site, Sample):
+            raise ValueError(
+                f"unconstrain_fn: site '{name}' is a {site.type_name} site, not a sample "
+                "site, so it has no support to unconstrain from. Fix: pass only the "
+                "model's latent sample sites in params."
+            )
         out[name] = biject_to(site.fn.support).inv(value)
     return out
 

@@ -142,7 +142,7 @@ def _one_chain_loop(
     # stay below 2^24). One write per draw instead of one per field keeps the draw's kernels
     # ready at once below XLA:CPU's threshold for handing them to its thread pool.
     fields = kernel.info_fields
-    row_dtype = jnp.promote_types(dtype, jnp.float32)
+    row_dtype = dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
     buf = jnp.zeros((n_rows, d + len(fields)), row_dtype)
     tick = jnp.maximum(n_iter // 50, 1)
 
@@ -569,7 +569,7 @@ class MCMC:
         self._progress = _Progress(num_chains) if progress_bar else None
         self.post_warmup_state: ChainState | None = None
         self.last_state: ChainState | None = None
-        self._samples: dict[str, Array] | None = None
+        self._samples: dict[str, Any] | None = None  # a pytree per deterministic site
         self._extra: dict[str, Array] | None = None
         self._margs = ModelArgs.of()
         self._template: Any = None
@@ -834,7 +834,7 @@ class MCMC:
         potential = self._potential(margs)
         schedule = warmup_schedule_np(max(self.num_warmup, 1))
         continuing = self.post_warmup_state is not None
-        if continuing:
+        if self.post_warmup_state is not None:
             if init_params is not None:
                 raise ValueError(
                     "MCMC.run: init_params are ignored when continuing from "
@@ -875,53 +875,55 @@ class MCMC:
         return _postprocess(ConstrainFn(self.sampler.model, margs), template, flat)
 
     # ----------------------------------------------------------------------------------
-    def _require(self):
-        if self._samples is None:
+    def _require(self) -> tuple[dict[str, Any], dict[str, Array]]:
+        """The draws and the extra fields of the last run (they are always set together)."""
+        if self._samples is None or self._extra is None:
             raise RuntimeError("No samples yet: call mcmc.run(rng_key, *model_args) first.")
+        return self._samples, self._extra
 
     def get_samples(self, group_by_chain: bool = False) -> dict[str, Any]:
         """Draws per site: ``(num_chains, num_draws, ...)`` if ``group_by_chain`` else
         ``(num_chains * num_draws, ...)`` (a deterministic site with a pytree value keeps
         its structure, each leaf shaped so)."""
-        self._require()
+        samples, _ = self._require()
         if group_by_chain:
-            return dict(self._samples)
-        return {k: jax.tree.map(_merge_chains, v) for k, v in self._samples.items()}
+            return dict(samples)
+        return {k: jax.tree.map(_merge_chains, v) for k, v in samples.items()}
 
     def get_extra_fields(self, group_by_chain: bool = False) -> dict[str, Array]:
         """Per-draw sampler statistics: num_steps, accept_prob, diverging, energy,
         potential_energy, tree_depth (NUTS)."""
-        self._require()
+        _, extra = self._require()
         if group_by_chain:
-            return dict(self._extra)
-        return {k: _merge_chains(v) for k, v in self._extra.items()}
+            return dict(extra)
+        return {k: _merge_chains(v) for k, v in extra.items()}
 
     def print_summary(self, prob: float = 0.9, exclude_deterministic: bool = True) -> None:
         """Print mean, sd, median, HPDI, ESS and R-hat of each site, and divergences."""
-        self._require()
+        _, extra = self._require()
         samples = self.get_samples(group_by_chain=True)
         if exclude_deterministic and self.sampler.model is not None:
-            tr = self._trace_sites()
+            tr = self._trace_sites(self.sampler.model)
             samples = {k: v for k, v in samples.items() if tr.get(k) != "deterministic"}
         _print_summary(
             _flat_names(samples),
             prob=prob,
             group_by_chain=True,
-            divergences=np.asarray(self._extra["diverging"]),
+            divergences=np.asarray(extra["diverging"]),
         )
 
-    def _trace_sites(self) -> dict[str, str]:
-        tr = prototype_trace(jax.random.key(0), self.sampler.model, self._margs)
+    def _trace_sites(self, model: Callable) -> dict[str, str]:
+        tr = prototype_trace(jax.random.key(0), model, self._margs)
         return {k: s.type_name for k, s in tr.items()}
 
     # --- for ArviZ export (duck-typed by ``to_arviz``) ----------------------------------
     def observed_data(self) -> dict[str, Any]:
-        self._require()
+        samples, _ = self._require()
         if self.sampler.model is None:
             return {}
         from ._predictive import observed_values
 
-        first = {k: v[0, 0] for k, v in self._samples.items()}
+        first = {k: v[0, 0] for k, v in samples.items()}
         return observed_values(self.sampler.model, first, self._margs)
 
     def log_likelihood(self) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -144,7 +144,8 @@ class ModelArgs(eqx.Module):
                 f"{jit_model_args!r}."
             )
         leaves, treedef = jax.tree.flatten((tuple(args), dict(kwargs or {})))
-        traced, consts = [], []
+        traced: list[jax.Array | None] = []
+        consts: list[Const | None] = []
         for leaf in leaves:
             if _traced(leaf, jit_model_args):
                 if not isinstance(leaf, jax.Array):
@@ -254,7 +255,7 @@ class explain_traced_args:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         if exc is None or not isinstance(exc, Exception) or isinstance(exc, TracedArgumentError):
             return False
         if not _from_tracing(exc):

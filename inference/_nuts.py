@@ -138,11 +138,14 @@ _LARGE_D = 64
 # first list where a row's condition holds and from the second otherwise: where the current
 # subtree began (its start, at its first leaf), the scalars, the far end of the trajectory (the
 # left one when growing right), rho, and the subtree's proposal.
+# int32: JAX's gather adds an index to an int32 size, and strict promotion mixes no widths.
 _PICK_IF = np.array(
-    [_RHO, _CUR + 1, _CUR + 2, _SCAL, *range(_LEFT, _LEFT + 4), _RHO, _SUB_PROP, _SUB_PROP + 1]
+    [_RHO, _CUR + 1, _CUR + 2, _SCAL, *range(_LEFT, _LEFT + 4), _RHO, _SUB_PROP, _SUB_PROP + 1],
+    np.int32,
 )
 _PICK_ELSE = np.array(
-    [_RHO0, _START_P, _START_V, _SCAL, *range(_RIGHT, _RIGHT + 4), _RHO, _SUB_PROP, _SUB_PROP + 1]
+    [_RHO0, _START_P, _START_V, _SCAL, *range(_RIGHT, _RIGHT + 4), _RHO, _SUB_PROP, _SUB_PROP + 1],
+    np.int32,
 )
 # Rows of a leaf's block: the new leaf's z, p, v, z_grad and rho (0-4), then the picked rows
 # (rho0, start p, start v at 5-7), then the bit counts of the leaf index.
@@ -166,7 +169,7 @@ def _row(values: dict[int, Any], width: int, dtype: Any) -> Array:
 
 def _key_to_row(ckey: Array, width: int, dtype: Any) -> Array:
     """The 3 words of a counter key as 12 bytes, in a row of ``width`` floats."""
-    shifts = np.array([0, 8, 16, 24], np.uint32)
+    shifts = np.array([[0, 8, 16, 24]], np.uint32)
     key_bytes = (ckey[:, None] >> shifts) & jnp.uint32(0xFF)
     return _pad(key_bytes.reshape(12).astype(dtype), width)
 

@@ -164,10 +164,11 @@ class Predictive(eqx.Module):
                 "is not built yet."
             )
         del parallel
-        if posterior_samples is None and num_samples is None:
+        if not posterior_samples and num_samples is None:
             raise ValueError(
                 "Predictive: pass posterior_samples (posterior predictive) or num_samples "
-                "(prior predictive)."
+                f"(prior predictive); got posterior_samples={posterior_samples!r} and no "
+                "num_samples."
             )
         if num_samples is not None and (
             isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1
@@ -197,6 +198,8 @@ class Predictive(eqx.Module):
                     f"{n} posterior draws."
                 )
         else:
+            # __init__ requires num_samples when posterior_samples is None or empty.
+            assert self.num_samples is not None
             batch_shape, n, flat = (self.num_samples,), self.num_samples, {}
         keys = jax.random.split(rng_key, n)
         margs = ModelArgs.of(args, kwargs)

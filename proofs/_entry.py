@@ -115,10 +115,9 @@ def check_handler_laws(
         naming each failing law with its statement and the minimal counterexample found.
 
     Example:
-        >>> from typing import ClassVar
         >>> from effects import Handler, Sample
         >>> class Tempering(Handler):  # scale the likelihood only
-        ...     handles: ClassVar = (Sample,)
+        ...     handles = (Sample,)  # a class attribute, as in the base class
         ...     beta: float
         ...     def process(self, msg, state):
         ...         if not msg.is_observed:

@@ -282,6 +282,13 @@ def _arr(x: Any) -> Any:
     return jax.device_put(x) if isinstance(x, np.ndarray) else jnp.asarray(x)
 
 
+def _as_float(x: Any) -> Any:
+    """A parent's value as floats: a discrete parent (Bernoulli, Poisson) gives integers,
+    and strict dtype promotion does not mix them with float arithmetic."""
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float))
+
+
 def _perform_site(
     spec: ModelSpec,
     s: SiteSpec,
@@ -295,11 +302,11 @@ def _perform_site(
         return param(name, _arr(s.params[0]))
     if s.kind == "deterministic":
         if s.parent is not None:
-            return deterministic(name, 2.0 * env[s.parent] + 1.0)
+            return deterministic(name, 2.0 * _as_float(env[s.parent]) + 1.0)
         return deterministic(name, _arr(s.params[0]))
     if s.kind == "factor":
         if s.parent is not None:
-            lf = -0.5 * s.coef * jnp.sum(jnp.square(env[s.parent]))
+            lf = -0.5 * s.coef * jnp.sum(jnp.square(_as_float(env[s.parent])))
         else:
             lf = _arr(s.params[0])
         factor(name, lf)
@@ -309,9 +316,9 @@ def _perform_site(
     if fam.loc is not None:
         i = [p[0] for p in fam.params].index(fam.loc)
         if s.parent is not None:
-            args[i] = args[i] + s.coef * jnp.mean(env[s.parent])
+            args[i] = args[i] + s.coef * jnp.mean(_as_float(env[s.parent]))
         if sc is not None and carry is not None:
-            args[i] = args[i] + sc.carry_coef * carry
+            args[i] = args[i] + sc.carry_coef * _as_float(carry)
     dist = fam.make(*args)
     if s.event_ndims:
         dist = dist.to_event(s.event_ndims)

@@ -11,7 +11,9 @@ every site's batch shape, hide sets and disjoint site subsets, keys.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import functools
+import random
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -235,7 +237,24 @@ def _scan_block(
     return ScanSpec("scan0", length, init, carry_coef, tuple(body))
 
 
+def _keeps_global_random(fn: Callable) -> Callable:
+    """Restore Python's global ``random`` state after ``fn`` draws. Run-time type checkers
+    (beartype, under the test suite's import hook) draw from it while the library builds
+    a model, and hypothesis forbids strategies that change it."""
+
+    @functools.wraps(fn)
+    def guarded(draw: Any, *args: Any, **kwargs: Any) -> Any:
+        state = random.getstate()
+        try:
+            return fn(draw, *args, **kwargs)
+        finally:
+            random.setstate(state)
+
+    return guarded
+
+
 @st.composite
+@_keeps_global_random
 def model_specs(
     draw,
     *,
@@ -264,8 +283,9 @@ def model_specs(
             ``"factor"``, ``"deterministic"``.
 
     Example:
-        >>> from hypothesis import given
+        >>> from hypothesis import given, settings
         >>> @given(model_specs(require=("plate",)))
+        ... @settings(max_examples=5, derandomize=True)
         ... def test(spec):
         ...     assert spec.used_plates
         >>> test()

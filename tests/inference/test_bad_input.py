@@ -287,7 +287,7 @@ def test_condition_shorter_than_scan_samples_the_steps_past_the_data():
             y = sample("y", D.Normal(carry, 1.0))
             return y, y
 
-        with condition(data={"y": jnp.arange(T) * 1.0}):
+        with condition(data={"y": jnp.arange(T, dtype=float)}):
             _, ys = scan(step, level, jnp.arange(T + future))
         return ys
 
