@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import random
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
@@ -20,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 from effects import Handler
 
 from ._spec import ModelSpec
-from ._strategies import model_specs, seeds
+from ._strategies import keeps_global_random, model_specs, seeds
 
 
 def _no_data(*args: Any) -> st.SearchStrategy:
@@ -63,16 +62,11 @@ class Law:
         """Joint strategy of ``(spec, data, seed)``, so that hypothesis shrinks them together."""
 
         @st.composite
+        @keeps_global_random
         def _ex(draw):
-            # Run-time type checkers (beartype, under the test suite's import hook) draw
-            # from Python's global `random`; hypothesis forbids strategies that change it.
-            state = random.getstate()
-            try:
-                spec = draw(self.models())
-                data = draw(self.data(spec))
-                return spec, data, draw(seeds())
-            finally:
-                random.setstate(state)
+            spec = draw(self.models())
+            data = draw(self.data(spec))
+            return spec, data, draw(seeds())
 
         return _ex()
 

@@ -237,7 +237,7 @@ def _scan_block(
     return ScanSpec("scan0", length, init, carry_coef, tuple(body))
 
 
-def _keeps_global_random(fn: Callable) -> Callable:
+def keeps_global_random(fn: Callable) -> Callable:
     """Restore Python's global ``random`` state after ``fn`` draws. Run-time type checkers
     (beartype, under the test suite's import hook) draw from it while the library builds
     a model, and hypothesis forbids strategies that change it."""
@@ -254,7 +254,7 @@ def _keeps_global_random(fn: Callable) -> Callable:
 
 
 @st.composite
-@_keeps_global_random
+@keeps_global_random
 def model_specs(
     draw,
     *,
