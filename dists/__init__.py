@@ -115,6 +115,11 @@ from ._vector_transforms import (
     StickBreakingTransform as StickBreakingTransform,
 )
 
+# isort: split
+# --- KL divergences in closed form (dists/_kl.py) ---
+from ._kl import kl_divergence as kl_divergence, register_kl as register_kl
+
+# isort: split
 # --- wrappers (dists/_wrappers.py) ---
 from ._wrappers import (
     Delta as Delta,

@@ -62,7 +62,12 @@ def __getattr__(name: str):
     (``effects`` itself never imports them)."""
     import importlib
 
-    siblings = {"handlers": "handlers", "distributions": "dists", "infer": "inference"}
+    siblings = {
+        "handlers": "handlers",
+        "distributions": "dists",
+        "infer": "inference",
+        "optim": "inference.optim",
+    }
     if name in siblings:
         return importlib.import_module(siblings[name])
     raise AttributeError(f"module 'effects' has no attribute {name!r}")

@@ -58,3 +58,15 @@ from ._summary import (
     print_summary as print_summary,
     summary as summary,
 )
+
+# isort: split
+# --- variational inference (SVI, ELBOs, optimisers, Equinox modules as parts) ---
+from . import optim as optim
+from ._elbo import (
+    ELBO as ELBO,
+    RenyiELBO as RenyiELBO,
+    Trace_ELBO as Trace_ELBO,
+    TraceGraph_ELBO as TraceGraph_ELBO,
+    TraceMeanField_ELBO as TraceMeanField_ELBO,
+)
+from ._svi import SVI as SVI, SVIRunResult as SVIRunResult, SVIState as SVIState
