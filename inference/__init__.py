@@ -61,12 +61,29 @@ from ._summary import (
 
 # isort: split
 # --- variational inference (SVI, ELBOs, optimisers, Equinox modules as parts) ---
-from . import optim as optim
+from . import autoguide as autoguide, optim as optim
+from ._autoguide import (
+    AutoContinuous as AutoContinuous,
+    AutoDelta as AutoDelta,
+    AutoDiagonalNormal as AutoDiagonalNormal,
+    AutoGuide as AutoGuide,
+    AutoGuideList as AutoGuideList,
+    AutoLaplaceApproximation as AutoLaplaceApproximation,
+    AutoLowRankMultivariateNormal as AutoLowRankMultivariateNormal,
+    AutoMultivariateNormal as AutoMultivariateNormal,
+    AutoNormal as AutoNormal,
+)
+from ._autoguide_flows import AutoBNAFNormal as AutoBNAFNormal, AutoIAFNormal as AutoIAFNormal
 from ._elbo import (
     ELBO as ELBO,
     RenyiELBO as RenyiELBO,
     Trace_ELBO as Trace_ELBO,
     TraceGraph_ELBO as TraceGraph_ELBO,
     TraceMeanField_ELBO as TraceMeanField_ELBO,
+)
+from ._module import (
+    eqx_module as eqx_module,
+    module_leaf_paths as module_leaf_paths,
+    random_eqx_module as random_eqx_module,
 )
 from ._svi import SVI as SVI, SVIRunResult as SVIRunResult, SVIState as SVIState
