@@ -136,6 +136,8 @@ class Predictive(eqx.Module):
     return_sites: tuple[str, ...] | None = eqx.field(static=True, default=None)
     batch_ndims: int = eqx.field(static=True, default=1)
     exclude_deterministic: bool = eqx.field(static=True, default=True)
+    guide: Callable | None = eqx.field(static=True, default=None)
+    params: dict[str, Any] | None = None
 
     def __init__(
         self,
@@ -153,10 +155,17 @@ class Predictive(eqx.Module):
     ):
         if not callable(model):
             raise TypeError(f"Predictive expects a model (a callable), got {type(model).__name__}.")
-        if guide is not None or params is not None:
-            raise NotImplementedError(
-                "Predictive: guide= and params= come with variational inference (SVI), "
-                "which is not built yet. Fix: pass posterior_samples drawn by MCMC."
+        if guide is not None and not callable(guide):
+            raise TypeError(f"Predictive: guide must be a callable, got {type(guide).__name__}.")
+        if guide is not None and posterior_samples:
+            raise ValueError(
+                "Predictive: pass either posterior_samples or guide=, not both (the guide's "
+                "draws take the place of the samples)."
+            )
+        if guide is not None and num_samples is None:
+            raise ValueError(
+                "Predictive: with guide=, num_samples (the number of draws from the guide) is "
+                "needed. Fix: Predictive(model, guide=guide, params=params, num_samples=100)."
             )
         if infer_discrete:
             raise NotImplementedError(
@@ -175,6 +184,8 @@ class Predictive(eqx.Module):
         ):
             raise ValueError(f"Predictive: num_samples must be a positive int, got {num_samples}.")
         self.model = model
+        self.guide = guide
+        self.params = None if params is None else dict(params)
         self.posterior_samples = (
             None
             if posterior_samples is None
@@ -190,6 +201,13 @@ class Predictive(eqx.Module):
 
     def __call__(self, rng_key: Any, *args: Any, **kwargs: Any) -> dict[str, Array]:
         samples = self.posterior_samples or {}
+        if self.guide is not None:
+            # SVI: the guide's draws (at the learnt params) stand for posterior samples.
+            rng_key, guide_key = jax.random.split(rng_key)
+            assert self.num_samples is not None
+            samples = _guide_draws(
+                self.guide, self.params or {}, guide_key, self.num_samples, args, kwargs
+            )
         if samples:
             batch_shape, n, flat = _flatten_batch(samples, self.batch_ndims)
             if self.num_samples is not None and self.num_samples != n:
@@ -212,6 +230,36 @@ class Predictive(eqx.Module):
         with explain_traced_args(model, margs, rerun):
             out = _predict(model, margs, keys, flat, self.return_sites, self.exclude_deterministic)
         return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
+
+
+@eqx.filter_jit
+def _guide_program(guide, margs, params, keys):
+    from ._elbo import ParamValues
+
+    def one(k):
+        pipe = ParamValues(dict(params)) >> seed(k) >> trace()
+        _, (_, _, tr) = margs.call(run(guide, pipe))
+        return {
+            name: site.value
+            for name, site in tr.items()
+            if isinstance(site, Sample)
+            and not site.is_observed
+            and not site.infer.get("is_auxiliary", False)
+        }
+
+    return jax.vmap(one)(keys)
+
+
+def _guide_draws(guide, params, key, n, args, kwargs):
+    """``n`` draws of the guide's latent sites at ``params`` (one compiled program)."""
+    draws = _guide_program(
+        guide, ModelArgs.of(args, kwargs), dict(params), jax.random.split(key, n)
+    )
+    # The model's own params (if any) take the learnt values too, as in NumPyro.
+    for name, value in params.items():
+        if isinstance(value, jax.Array) and name not in draws:
+            draws[name] = jnp.broadcast_to(value, (n,) + value.shape)
+    return draws
 
 
 def _observed_log_densities(model: Callable, margs: ModelArgs, draw: dict) -> dict[str, Array]:
