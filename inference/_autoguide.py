@@ -37,7 +37,7 @@ from dists import biject_to, constraints
 from effects import Plate, Sample, param, plate, run, sample
 from handlers import Trace, seed, substitute, trace
 
-from ._elbo import ParamValues
+from ._elbo import ParamValues, has_param
 from ._init import InitStrategy, as_strategy, init_to_median
 from ._log_density import potential_energy
 
@@ -135,9 +135,17 @@ class AutoGuide(eqx.Module):
     prefix: eqx.AbstractVar[str]
     init_loc_fn: eqx.AbstractVar[InitStrategy]
 
+    def _marker(self, site: str) -> str:
+        """The param whose presence says that this guide was fitted on ``site``."""
+        return f"{site}_{self.prefix}_loc"
+
     def _sites(self, args: tuple, kwargs: dict, key: Any = None) -> list[_Site]:
         tr = model_sites(self.model, args, kwargs, self.init_loc_fn, key)
-        return _latent_sites(tr, type(self).__name__)
+        # Sites latent now but not when the guide was fitted (data left out for
+        # prediction) have no params: they are the model's to sample.
+        return [
+            s for s in _latent_sites(tr, type(self).__name__) if has_param(self._marker(s.name))
+        ]
 
     def _init_unconstrained(self, args, kwargs):
         """A function ``key -> {site: unconstrained init}`` for param ``init_fn``s."""
@@ -369,6 +377,9 @@ class AutoContinuous(AutoGuide):
     """Abstract base of the guides over one flat vector ``u`` of all latent sites'
     unconstrained values (plates at full size; subsampled plates are not supported)."""
 
+    def _marker(self, site: str) -> str:
+        return f"_{self.prefix}_{site}_site"
+
     def _flat_sites(self, args, kwargs) -> list[_Site]:
         sites = self._sites(args, kwargs)
         for s in sites:
@@ -414,6 +425,10 @@ class AutoContinuous(AutoGuide):
 
     def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Array]:
         sites = self._flat_sites(args, kwargs)
+        for s in sites:
+            # A size-0 param per site marks which sites the flat vector holds (see
+            # `has_param`); it costs the optimiser nothing.
+            param(self._marker(s.name), jnp.zeros((0,), jnp.result_type(float)))
         u = self._sample_latent(self._size(sites), args, kwargs)
         out = {}
         for s, us in zip(sites, self._unpack(u, sites).values()):

@@ -29,21 +29,48 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from dists import kl_divergence
-from effects import AbstractSite, Handler, Param, Sample, run
+from effects import AbstractSite, Effect, Handler, Param, Sample, perform, run
 from handlers import Trace, replay, seed, trace
+
+
+class HasParam(Effect):
+    """Asks whether param ``name`` has a value from outside (``ParamValues``).
+
+    With no ``ParamValues`` in force (a guide's first run, when SVI collects its initial
+    params) the answer is ``True``. Autoguides ask it to guide only the sites they were
+    fitted on: a site that is observed in training and left to the model in
+    ``Predictive(model, guide=..., params=...)`` has no params, so the guide skips it.
+    """
+
+    has_default: ClassVar[bool] = True
+    param_name: str = eqx.field(static=True)
+    # No site name: a trace does not record the question.
+    name: None = eqx.field(static=True, default=None)
+    value: Any = None
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> HasParam:
+        return self if self.value is not None else self.replace(value=True)
+
+
+def has_param(name: str) -> bool:
+    """Whether param ``name`` is given from outside (``True`` when nothing says)."""
+    return bool(perform(HasParam(name)).value)
 
 
 class ParamValues(Handler):
     """Give every ``param`` site named in ``values`` that value (already constrained).
 
     Unlike ``substitute`` it takes any pytree as a value (an Equinox module's array
-    leaves, see :func:`inference.eqx_module`).
+    leaves, see :func:`inference.eqx_module`). It also answers :class:`HasParam`.
     """
 
-    handles: ClassVar = (Param,)
+    handles: ClassVar = (Param, HasParam)
     values: dict[str, Any]
 
     def process(self, msg, state):
+        if isinstance(msg, HasParam):
+            return msg.replace(value=msg.param_name in self.values), state
         if msg.name in self.values:
             return msg.replace(value=self.values[msg.name]), state
         return msg, state
