@@ -78,6 +78,13 @@ class _Program(eqx.Module):
     stable_update: bool = eqx.field(static=True, default=False)
 
 
+def _optax_promotion() -> Any:
+    """optax mixes its int32 step count with float hyperparameters (bias corrections,
+    schedules), which strict dtype promotion refuses: its calls run under JAX's standard
+    rules. The parameters keep their own dtypes (``apply_updates`` casts back)."""
+    return jax.numpy_dtype_promotion("standard")
+
+
 def _kwargs(program: _Program, margs: ModelArgs) -> tuple[tuple, dict]:
     args, kwargs = margs.args, margs.kwargs
     return args, {**dict(program.static_kwargs), **kwargs}
@@ -105,7 +112,8 @@ def _init(program: _Program, key: PRNGKeyArray, margs: ModelArgs) -> SVIState:
             "nothing to optimise. Fix: give the guide learnable parameters with "
             "`param(name, init_value)` (or use an autoguide such as AutoNormal(model))."
         )
-    opt_state = program.optimizer.init(params)
+    with _optax_promotion():
+        opt_state = program.optimizer.init(params)
     return SVIState(params, opt_state, k_state, constraints)
 
 
@@ -121,8 +129,9 @@ def _step(program: _Program, state: SVIState, margs: ModelArgs) -> tuple[SVIStat
         return program.loss.loss(sub, p, program.model, program.guide, *args, **kwargs)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
-    updates, opt_state = program.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    with _optax_promotion():
+        updates, opt_state = program.optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
     new = SVIState(params, opt_state, key, state.constraints)
     if program.stable_update:
         flat, _ = ravel_pytree(grads)
@@ -267,7 +276,7 @@ class SVI:
             stable_update,
         )
 
-    def init(self, rng_key: PRNGKeyArray, *args: Any, **kwargs: Any) -> SVIState:
+    def init(self, rng_key: Any, *args: Any, **kwargs: Any) -> SVIState:
         """The initial :class:`SVIState`: every param's initial value (unconstrained), the
         optimiser's state and a key."""
         _check_key(rng_key, "SVI.init")
@@ -298,7 +307,7 @@ class SVI:
 
     def run(
         self,
-        rng_key: PRNGKeyArray,
+        rng_key: Any,
         num_steps: int,
         *args: Any,
         progress_bar: bool = True,
