@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import equinox as eqx
@@ -246,7 +246,7 @@ class AutoNormal(AutoGuide):
         ['x', 'x_auto_loc', 'x_auto_scale']
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -305,7 +305,11 @@ class AutoNormal(AutoGuide):
         return {s.name: biject_to(s.support)(ls[s.name][0]) for s in sites}
 
     def quantiles(
-        self, params: dict[str, Any], quantiles: ArrayLike, *args: Any, **kwargs: Any
+        self,
+        params: dict[str, Any],
+        quantiles: ArrayLike | Sequence[float],
+        *args: Any,
+        **kwargs: Any,
     ) -> dict[str, Array]:
         """Marginal quantiles of each site, ``quantiles`` leading."""
         q = jnp.asarray(quantiles, jnp.result_type(float))
@@ -332,7 +336,7 @@ class AutoDelta(AutoGuide):
         ['x', 'x_auto_loc']
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -472,7 +476,11 @@ class AutoContinuous(AutoGuide):
         return self.unpack_latent(post.loc, *args, **kwargs)
 
     def quantiles(
-        self, params: dict[str, Any], quantiles: ArrayLike, *args: Any, **kwargs: Any
+        self,
+        params: dict[str, Any],
+        quantiles: ArrayLike | Sequence[float],
+        *args: Any,
+        **kwargs: Any,
     ) -> dict[str, Array]:
         q = jnp.asarray(quantiles, jnp.result_type(float))
         post = self.get_posterior(params, *args, **kwargs)
@@ -495,7 +503,7 @@ class AutoDiagonalNormal(AutoContinuous):
         (2,)
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -534,7 +542,7 @@ class AutoMultivariateNormal(AutoContinuous):
         (2, 2)
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -573,7 +581,7 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
         (4, 2)
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -621,7 +629,7 @@ class AutoLaplaceApproximation(AutoContinuous):
         4.0
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -670,8 +678,8 @@ class AutoGuideList(eqx.Module):
         ['a', 'b']
     """
 
-    model: Callable = eqx.field(static=True)
-    parts: tuple = eqx.field(static=True, default=())
+    model: Callable
+    parts: tuple = ()
 
     def append(self, part: Callable) -> AutoGuideList:
         if not callable(part):

@@ -125,7 +125,7 @@ class AutoIAFNormal(_FlowGuide):
         (2,)
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy
@@ -166,7 +166,7 @@ class AutoBNAFNormal(_FlowGuide):
         (2,)
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     prefix: str = eqx.field(static=True, default="auto")
     init_loc_fn: InitStrategy = eqx.field(
         static=True, default=init_to_median(), converter=as_strategy

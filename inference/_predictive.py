@@ -136,7 +136,7 @@ class Predictive(eqx.Module):
     return_sites: tuple[str, ...] | None = eqx.field(static=True, default=None)
     batch_ndims: int = eqx.field(static=True, default=1)
     exclude_deterministic: bool = eqx.field(static=True, default=True)
-    guide: Callable | None = eqx.field(static=True, default=None)
+    guide: Callable | None = None
     params: dict[str, Any] | None = None
 
     def __init__(

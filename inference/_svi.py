@@ -69,8 +69,10 @@ def constrain_params(params: Mapping[str, Any], constraints: Mapping[str, Any]) 
 class _Program(eqx.Module):
     """The static description of a compiled SVI program (part of the jit cache key)."""
 
-    model: Callable = eqx.field(static=True)
-    guide: Callable = eqx.field(static=True)
+    # Not static: a model or guide may hold arrays (a `seed(model, 0)` inside a `block`),
+    # which filter_jit traces; plain functions stay part of the cache key.
+    model: Callable
+    guide: Callable
     optimizer: Any = eqx.field(static=True)
     loss: ELBO = eqx.field(static=True)
     static_kwargs: tuple = eqx.field(static=True, default=())
