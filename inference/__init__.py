@@ -3,7 +3,21 @@ diagnostics and ArviZ export."""
 
 # --- kernels (HMC/NUTS/adaptation) ---
 # --- diagnostics / summary / arviz ---
+from ._adaptation import (
+    AdaptState as AdaptState,
+    HMCParams as HMCParams,
+    WindowAdaptation as WindowAdaptation,
+)
 from ._arviz import from_samples as from_samples, to_arviz as to_arviz
+from ._chees import (
+    ChEES as ChEES,
+    ChEESAdaptation as ChEESAdaptation,
+    ChEESAdaptState as ChEESAdaptState,
+    ChEESInfo as ChEESInfo,
+    ChEESParams as ChEESParams,
+    ChEESState as ChEESState,
+    halton as halton,
+)
 from ._diagnostics import (
     autocorrelation as autocorrelation,
     autocovariance as autocovariance,
@@ -14,8 +28,11 @@ from ._diagnostics import (
     hpdi as hpdi,
     mcse_mean as mcse_mean,
     mcse_sd as mcse_sd,
+    nested_rhat as nested_rhat,
+    nested_rhat_from_moments as nested_rhat_from_moments,
     quantiles as quantiles,
     rhat as rhat,
+    rhat_from_moments as rhat_from_moments,
     split_rhat as split_rhat,
 )
 from ._functional import (
@@ -23,6 +40,7 @@ from ._functional import (
     fori_collect as fori_collect,
     hmc as hmc,
 )
+from ._hmc import HMCInfo as HMCInfo, HMCState as HMCState
 from ._init import (
     InitStrategy as InitStrategy,
     ModelInfo as ModelInfo,
@@ -51,8 +69,29 @@ from ._log_density import (
 )
 from ._mcmc import MCMC as MCMC, ChainState as ChainState
 from ._model_args import ModelArgs as ModelArgs, TracedArgumentError as TracedArgumentError
+from ._nuts import NUTSInfo as NUTSInfo, NUTSState as NUTSState
 from ._predictive import Predictive as Predictive, log_likelihood as log_likelihood
+from ._protocol import (
+    Adaptation as Adaptation,
+    MCMCKernel as MCMCKernel,
+    NoAdaptation as NoAdaptation,
+    RavelledState as RavelledState,
+)
+from ._rwm import (
+    EnsembleRobbinsMonro as EnsembleRobbinsMonro,
+    RandomWalk as RandomWalk,
+    RobbinsMonro as RobbinsMonro,
+    RWMInfo as RWMInfo,
+    RWMParams as RWMParams,
+    RWMState as RWMState,
+    ScaleAdaptState as ScaleAdaptState,
+)
 from ._step_size import find_reasonable_step_size as find_reasonable_step_size
+from ._streaming import (
+    Moments as Moments,
+    combine_moments as combine_moments,
+    moments_of as moments_of,
+)
 from ._summary import (
     format_summary as format_summary,
     print_summary as print_summary,

@@ -26,6 +26,7 @@ The driver runs, inside its compiled warm-up loop::
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -36,6 +37,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from ._dual_averaging import DualAveragingState, dual_averaging_init, dual_averaging_update
 from ._integrator import _check_inverse_mass_matrix
+from ._protocol import Adaptation, flatten_position
 from ._step_size import find_reasonable_step_size
 from ._welford import WelfordState, welford_covariance, welford_init, welford_update
 
@@ -265,3 +267,126 @@ def adapt_final(adapt_state: AdaptState) -> AdaptState:
     avg = jnp.exp(da.log_step_size_avg).astype(adapt_state.step_size.dtype)
     step_size = jnp.where(da.count > 0, avg, adapt_state.step_size)
     return eqx.tree_at(lambda s: s.step_size, adapt_state, step_size)
+
+
+class HMCParams(eqx.Module):
+    """The tuning parameters of the gradient-based kernels (HMC, NUTS, and a user's own).
+
+    Attributes:
+        step_size: the integrator's step size, a scalar.
+        inverse_mass_matrix: ``(d,)`` (diagonal) or ``(d, d)`` (dense).
+    """
+
+    step_size: Float[Array, ""]
+    inverse_mass_matrix: Array
+
+
+def _accept_prob(info: Any) -> Array:
+    value = info["accept_prob"] if isinstance(info, dict) else getattr(info, "accept_prob", None)
+    if value is None:
+        raise ValueError(
+            f"WindowAdaptation needs the kernel's info to have `accept_prob` (the statistic "
+            f"that step-size adaptation targets); found {type(info).__name__} without it."
+        )
+    return value
+
+
+class WindowAdaptation(Adaptation):
+    """Stan's windowed warm-up as an init/step pair: step size by dual averaging, a
+    diagonal or dense mass matrix from the draws of the slow windows (see this module).
+
+    Its parameters are :class:`HMCParams`; it reads ``info.accept_prob`` from the kernel.
+
+    Args:
+        num_warmup: the warm-up length (fixes the windows).
+        step_size: the initial step size.
+        target_accept_prob: what dual averaging aims the acceptance statistic at.
+        dense_mass: estimate a dense ``(d, d)`` inverse mass matrix.
+        adapt_step_size, adapt_mass_matrix, regularize: Stan's switches.
+        find_heuristic_step_size: re-run the step-size heuristic at the start and at each
+            window end.
+        inverse_mass_matrix: the initial inverse mass matrix (a ``Const``), else identity.
+        mass_mask: a ``Const`` 0/1 ``(d, d)`` pattern that the estimate is kept to (dense
+            blocks).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from inference import NUTS
+        >>> f = lambda z: 0.5 * jnp.sum(z**2)
+        >>> kernel, adaptation = NUTS(potential_fn=f), WindowAdaptation(100)
+        >>> state = kernel.init(jax.random.key(1), jnp.ones(2), f)
+        >>> a = adaptation.init(jax.random.key(0), jnp.ones(2), state, f)
+        >>> for i in range(100):
+        ...     state, info = kernel.step(jax.random.key(i), state, f, adaptation.params(a))
+        ...     a = adaptation.step(jax.random.key(0), a, i, state, info, f)
+        >>> bool(0.1 < adaptation.params(adaptation.final(a)).step_size < 3.0)
+        True
+    """
+
+    num_warmup: int = eqx.field(static=True)
+    step_size: float = eqx.field(static=True, default=1.0, kw_only=True)
+    target_accept_prob: float = eqx.field(static=True, default=0.8, kw_only=True)
+    dense_mass: bool = eqx.field(static=True, default=False, kw_only=True)
+    adapt_step_size: bool = eqx.field(static=True, default=True, kw_only=True)
+    adapt_mass_matrix: bool = eqx.field(static=True, default=True, kw_only=True)
+    regularize: bool = eqx.field(static=True, default=True, kw_only=True)
+    find_heuristic_step_size: bool = eqx.field(static=True, default=False, kw_only=True)
+    inverse_mass_matrix: Any = eqx.field(static=True, default=None, kw_only=True)
+    mass_mask: Any = eqx.field(static=True, default=None, kw_only=True)
+
+    def __check_init__(self) -> None:
+        if isinstance(self.num_warmup, bool) or not isinstance(self.num_warmup, int):
+            raise ValueError(f"num_warmup must be a Python int >= 0, got {self.num_warmup!r}.")
+        if self.num_warmup < 0:
+            raise ValueError(f"num_warmup must be a Python int >= 0, got {self.num_warmup!r}.")
+
+    def init(
+        self, key: PRNGKeyArray, position: Any, state: Any, potential_fn: Callable
+    ) -> AdaptState:
+        z, potential_flat, _ = flatten_position(position, potential_fn)
+        imm = self.inverse_mass_matrix
+        imm = None if imm is None else jnp.asarray(imm.value, z.dtype)
+        dense = self.dense_mass or (imm is not None and imm.ndim == 2)
+        return adapt_init(
+            z,
+            self.step_size,
+            imm,
+            self.target_accept_prob,
+            dense,
+            potential_fn_flat=potential_flat if self.find_heuristic_step_size else None,
+            key=key,
+        )
+
+    def step(
+        self,
+        key: PRNGKeyArray,
+        adapt_state: AdaptState,
+        i: Int[ArrayLike, ""],
+        state: Any,
+        info: Any,
+        potential_fn: Callable,
+    ) -> AdaptState:
+        z, potential_flat, _ = flatten_position(state.position, potential_fn)
+        out = adapt_update(
+            i,
+            adapt_state,
+            z,
+            _accept_prob(info),
+            warmup_schedule_np(max(self.num_warmup, 1)),
+            adapt_step_size=self.adapt_step_size,
+            adapt_mass_matrix=self.adapt_mass_matrix,
+            regularize=self.regularize,
+            potential_fn_flat=potential_flat if self.find_heuristic_step_size else None,
+            key=key,
+        )
+        if self.mass_mask is not None:
+            # Sites grouped into dense blocks: the estimate is kept to its blocks.
+            mask = jnp.asarray(self.mass_mask.value, z.dtype)
+            out = eqx.tree_at(lambda a: a.inverse_mass_matrix, out, out.inverse_mass_matrix * mask)
+        return out
+
+    def params(self, adapt_state: AdaptState) -> HMCParams:
+        return HMCParams(adapt_state.step_size, adapt_state.inverse_mass_matrix)
+
+    def final(self, adapt_state: AdaptState) -> AdaptState:
+        return adapt_final(adapt_state)

@@ -39,8 +39,11 @@ __all__ = [
     "hpdi",
     "mcse_mean",
     "mcse_sd",
+    "nested_rhat",
+    "nested_rhat_from_moments",
     "quantiles",
     "rhat",
+    "rhat_from_moments",
     "split_chains",
     "split_gelman_rubin",
     "split_rhat",
@@ -443,3 +446,117 @@ def quantiles(
     """
     qs = np.asarray(q, dtype=np.float64)
     return np.asarray(np.quantile(np.asarray(x, dtype=np.float64), qs, axis=axis))
+
+
+# --------------------------------------------------------------------------------------
+# R-hat from per-chain moments (streaming runs) and nested R-hat
+
+
+def _moment_arrays(
+    count: ArrayLike, mean: ArrayLike, variance: ArrayLike, fn: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = np.asarray(count, np.float64)
+    m = np.asarray(mean, np.float64)
+    v = np.asarray(variance, np.float64)
+    if m.ndim < 1 or m.shape != v.shape or n.shape != m.shape[:1]:
+        raise ValueError(
+            f"{fn} expects count shaped (chains,) and mean and variance shaped "
+            f"(chains, *params); got count {n.shape}, mean {m.shape}, variance {v.shape}."
+        )
+    if not np.all(n == n[:1]):
+        raise ValueError(f"{fn} expects every chain to have the same number of draws; got {n}.")
+    return n, m, v
+
+
+def rhat_from_moments(
+    count: Shaped[ArrayLike, " chains"],
+    mean: Shaped[ArrayLike, " chains *params"],
+    variance: Shaped[ArrayLike, " chains *params"],
+) -> Float[np.ndarray, "*params"]:
+    """Gelman-Rubin R-hat (chains not split) from each chain's draw count, mean and
+    variance (divisor ``count - 1``), as a streaming run keeps them.
+
+    ``sqrt(((N - 1) / N W + B / N) / W)`` with ``W`` the mean within-chain variance and
+    ``B / N`` the variance of the chain means (BDA3, section 11.4).
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(4, 500))
+        >>> r = rhat_from_moments([500] * 4, x.mean(1), x.var(1, ddof=1))
+        >>> bool(abs(r - 1) < 0.01)
+        True
+    """
+    n, m, v = _moment_arrays(count, mean, variance, "rhat_from_moments")
+    if m.shape[0] < 2 or n[0] < 2:
+        return np.full(m.shape[1:], np.nan)
+    w = v.mean(axis=0)
+    b_over_n = m.var(axis=0, ddof=1)
+    var_plus = (n[0] - 1.0) / n[0] * w + b_over_n
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.where(w > 0, np.sqrt(var_plus / w), np.nan), np.float64)
+
+
+def nested_rhat_from_moments(
+    count: Shaped[ArrayLike, " chains"],
+    mean: Shaped[ArrayLike, " chains *params"],
+    variance: Shaped[ArrayLike, " chains *params"],
+    num_superchains: int,
+) -> Float[np.ndarray, "*params"]:
+    """Nested R-hat (Margossian et al. 2023) from per-chain moments; superchain ``k`` is
+    chains ``k * M .. (k + 1) * M - 1``, ``M = chains / num_superchains``. See
+    :func:`nested_rhat`.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(8, 50))
+        >>> r = nested_rhat_from_moments([50] * 8, x.mean(1), x.var(1, ddof=1), 4)
+        >>> bool(abs(r - 1) < 0.05)
+        True
+    """
+    n, m, v = _moment_arrays(count, mean, variance, "nested_rhat_from_moments")
+    chains = m.shape[0]
+    k = num_superchains
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2 or chains % k:
+        raise ValueError(
+            f"nested R-hat needs num_superchains an int >= 2 that divides the number of "
+            f"chains ({chains}); got {num_superchains!r}."
+        )
+    per = chains // k
+    ms = m.reshape((k, per) + m.shape[1:])
+    vs = v.reshape((k, per) + v.shape[1:])
+    super_mean = ms.mean(axis=1)  # equal chain lengths: the mean of a superchain's draws
+    between_super = super_mean.var(axis=0, ddof=1)  # B-nu (eq. 17)
+    between_chain = ms.var(axis=1, ddof=1) if per > 1 else np.zeros_like(super_mean)
+    within_chain = vs.mean(axis=1) if n[0] > 1 else np.zeros_like(super_mean)
+    within_super = (between_chain + within_chain).mean(axis=0)  # W-nu (eq. 18)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(np.sqrt(1.0 + between_super / within_super), np.float64)
+
+
+def nested_rhat(
+    x: Shaped[ArrayLike, "chains draws *params"], num_superchains: int
+) -> Float[np.ndarray, "*params"]:
+    """Nested R-hat of Margossian, Hoffman, Sountsov, Riou-Durand, Vehtari and Gelman
+    (2023), for many short chains grouped into superchains.
+
+    The ``M`` chains of each of the ``K`` superchains are consecutive (chains started
+    from one point belong together). With chain means ``m_kc``, variances ``s2_kc``
+    (divisor ``N - 1``) and superchain means ``m_k``::
+
+        B_nu = var_k(m_k)                                  (divisor K - 1)
+        W_nu = mean_k( var_c(m_kc) + mean_c(s2_kc) )       (var_c: divisor M - 1; 0 if M = 1)
+        nR = sqrt(1 + B_nu / W_nu)
+
+    With one draw per chain the within-chain term is 0.
+
+    Example:
+        >>> import numpy as np
+        >>> x = np.random.default_rng(0).normal(size=(8, 100, 2))
+        >>> nested_rhat(x, num_superchains=4).shape
+        (2,)
+    """
+    a, shape = _draws(x, "nested_rhat")
+    n = a.shape[1]
+    var = a.var(axis=1, ddof=1) if n > 1 else np.zeros((a.shape[0], a.shape[2]))
+    out = nested_rhat_from_moments(np.full(a.shape[0], n), a.mean(axis=1), var, num_superchains)
+    return _out(out, shape)

@@ -184,7 +184,7 @@ def hmc(
         kstate = config.state_at(z_flat, state.potential_energy, grad_flat)
         key, sub = counter_split(state.rng_key)
         adapt = state.adapt_state
-        kstate, info = config.step(
+        kstate, info = config.transition_stats(
             sub, kstate, potential_flat, adapt.step_size, adapt.inverse_mass_matrix
         )
         num_warmup = state.schedule.shape[0]

@@ -15,7 +15,6 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from ._integrator import (
-    ChainPosition,
     IntegratorState,
     _check_inverse_mass_matrix,
     counter_key,
@@ -28,6 +27,7 @@ from ._integrator import (
     make_value_and_grad,
     velocity,
 )
+from ._protocol import RavelledState
 
 _MAX_STEPS = 2**16  # cap on the steps a trajectory length asks for (tiny step sizes)
 # Counter words that keep the acceptance draw and the momentum of a transition apart (a normal
@@ -35,8 +35,8 @@ _MAX_STEPS = 2**16  # cap on the steps a trajectory length asks for (tiny step s
 _ACCEPT, _MOMENTUM = range(2)
 
 
-class HMCState(ChainPosition):
-    """The state of an HMC chain (see :class:`ChainPosition`)."""
+class HMCState(RavelledState):
+    """The state of an HMC chain (see :class:`inference.RavelledState`)."""
 
 
 class HMCInfo(eqx.Module):

@@ -9,6 +9,7 @@ and the statistics it reports (``info_fields``): all the ``MCMC`` driver needs t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Callable
@@ -21,11 +22,12 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
+from ._adaptation import HMCParams, WindowAdaptation
 from ._hmc import HMCState, hmc_init, hmc_kernel
-from ._init import as_strategy, init_to_uniform
 from ._integrator import ChainPosition, cast_value_and_grad
 from ._model_args import Const
 from ._nuts import NUTSState, nuts_init, nuts_kernel
+from ._protocol import MCMCKernel, RavelledState, flatten_position
 
 
 def _positive_float(name: str) -> Callable[[Any], float]:
@@ -130,23 +132,21 @@ def _option(**kwargs: Any) -> Any:
     return eqx.field(static=True, kw_only=True, **kwargs)
 
 
-class _Kernel(eqx.Module):
-    """Shared configuration of the gradient-based kernels.
+class _Kernel(MCMCKernel):
+    """Shared configuration of the gradient-based kernels (HMC and NUTS).
 
     A subclass adds its own option fields, sets ``start`` and ``transition`` to its pure
-    init/step functions and ``state_type`` to its state class, returns the options they
-    take from ``options()``, and lists the per-draw statistics it reports in
-    ``info_fields``.
+    init/step functions on flat positions and ``state_type`` to its state class, returns
+    the options they take from ``options()``, and lists the per-draw statistics it reports
+    in ``info_fields``. The protocol's ``init``/``step`` (:class:`MCMCKernel`) wrap them,
+    and ``adaptation`` is Stan's windowed warm-up (:class:`WindowAdaptation`).
     """
 
-    model: Callable | None = eqx.field(default=None, static=True)
-    potential_fn: Callable | None = eqx.field(default=None, static=True)
     step_size: float = _option(default=1.0, converter=_positive_float("step_size"))
     adapt_step_size: bool = _option(default=True, converter=bool)
     adapt_mass_matrix: bool = _option(default=True, converter=bool)
     dense_mass: Any = _option(default=False, converter=_dense_mass)
     target_accept_prob: float = _option(default=0.8, converter=_open_unit("target_accept_prob"))
-    init_strategy: Any = _option(default=init_to_uniform, converter=as_strategy)
     find_heuristic_step_size: bool = _option(default=False, converter=bool)
     regularize_mass_matrix: bool = _option(default=True, converter=bool)
     forward_mode_differentiation: bool = _option(default=False, converter=bool)
@@ -154,16 +154,14 @@ class _Kernel(eqx.Module):
     # tuple of site names to a block. Static (a NumPy array): it fixes the program.
     inverse_mass_matrix: Any = _option(default=None, converter=_initial_imm)
     kinetic_fn: Any = _option(default=None)
+    # Chains batched by ``jax.vmap`` (set by ``vectorized()``): NUTS then takes the leaf
+    # layout for long rows, several times faster there.
+    batched: bool = _option(default=False, converter=bool)
 
-    info_fields: ClassVar[tuple[str, ...]] = ()
+    info_fields: ClassVar[tuple[str, ...] | None] = ()
 
     def __check_init__(self) -> None:
         name = type(self).__name__
-        if (self.model is None) == (self.potential_fn is None):
-            raise ValueError(f"{name}: pass exactly one of `model` or `potential_fn`.")
-        for field, fn in (("model", self.model), ("potential_fn", self.potential_fn)):
-            if fn is not None and not callable(fn):
-                raise TypeError(f"{name}: {field} must be callable, got {type(fn).__name__}.")
         if self.kinetic_fn is not None:
             raise NotImplementedError(
                 f"{name}: a custom kinetic_fn is not supported; the kinetic energy is "
@@ -223,8 +221,9 @@ class _Kernel(eqx.Module):
             mask[np.ix_(idx, idx)] = 1.0
         return mask
 
-    def initial_inverse_mass_matrix(self, template: Any, dtype: Any) -> Array:
-        """The inverse mass matrix a chain starts warm-up with."""
+    def _initial_imm_np(self, template: Any) -> np.ndarray | None:
+        """The inverse mass matrix a chain starts warm-up with, as a NumPy array; ``None``
+        for the identity (a vector of ones, or ``eye(d)`` when dense)."""
         d = ravel_pytree(template)[0].shape[0]
         imm = self.inverse_mass_matrix
         if isinstance(imm, Const):
@@ -235,35 +234,41 @@ class _Kernel(eqx.Module):
                     f"position has {d} unconstrained dimensions, so pass shape ({d},) or "
                     f"({d}, {d})."
                 )
-            return jnp.asarray(imm, dtype)
-        if not self.is_dense:
-            return jnp.ones(d, dtype)
+            return np.asarray(imm)
+        if not self.is_dense or not isinstance(imm, tuple):
+            return None
         out = np.eye(d)
-        if isinstance(imm, tuple):
-            layout = self._layout(template)
-            for names, const in imm:
-                idx = np.concatenate([np.arange(*layout[n]) for n in names])
-                block = np.asarray(const.value)
-                if block.shape == (len(idx),):
-                    block = np.diag(block)
-                if block.shape != (len(idx), len(idx)):
-                    raise ValueError(
-                        f"{type(self).__name__}: inverse_mass_matrix[{names!r}] has shape "
-                        f"{block.shape}; the sites {names} have {len(idx)} unconstrained "
-                        f"dimensions, so pass shape ({len(idx)},) or ({len(idx)}, {len(idx)})."
-                    )
-                out[np.ix_(idx, idx)] = block
-        return jnp.asarray(out, dtype)
+        layout = self._layout(template)
+        for names, const in imm:
+            idx = np.concatenate([np.arange(*layout[n]) for n in names])
+            block = np.asarray(const.value)
+            if block.shape == (len(idx),):
+                block = np.diag(block)
+            if block.shape != (len(idx), len(idx)):
+                raise ValueError(
+                    f"{type(self).__name__}: inverse_mass_matrix[{names!r}] has shape "
+                    f"{block.shape}; the sites {names} have {len(idx)} unconstrained "
+                    f"dimensions, so pass shape ({len(idx)},) or ({len(idx)}, {len(idx)})."
+                )
+            out[np.ix_(idx, idx)] = block
+        return out
 
-    # The pure functions of the kernel: ``start(z, potential) -> state`` and
-    # ``transition(key, state, potential, step_size, imm, **options) -> (state, info)``.
+    def initial_inverse_mass_matrix(self, template: Any, dtype: Any) -> Array:
+        """The inverse mass matrix a chain starts warm-up with."""
+        imm = self._initial_imm_np(template)
+        if imm is not None:
+            return jnp.asarray(imm, dtype)
+        d = ravel_pytree(template)[0].shape[0]
+        return jnp.eye(d, dtype=dtype) if self.is_dense else jnp.ones(d, dtype)
+
+    # The pure functions of the kernel on flat positions: ``start(z, potential) -> state``
+    # and ``transition(key, state, potential, step_size, imm, **options) -> (state, info)``.
     start: ClassVar[Callable[..., Any]]
     transition: ClassVar[Callable[..., Any]]
-    state_type: ClassVar[type[ChainPosition]]
+    state_type: ClassVar[type[RavelledState]]
 
-    def options(self, batched: bool = False) -> dict[str, Any]:
-        """The static keyword arguments this configuration passes to ``transition``;
-        ``batched``: the transition runs under ``jax.vmap`` over chains."""
+    def options(self) -> dict[str, Any]:
+        """The static keyword arguments this configuration passes to ``transition``."""
         return {}
 
     def init_state(self, z_flat: Array, potential_flat: Callable[[Array], Array]) -> Any:
@@ -278,21 +283,71 @@ class _Kernel(eqx.Module):
             z_flat, *cast_value_and_grad(potential_energy, z_grad, z_flat.dtype)
         )
 
-    def step(
+    def transition_stats(
         self,
         key: Array,
         state: Any,
         potential_flat: Callable[[Array], Array],
         step_size: Array,
         inverse_mass_matrix: Array,
-        batched: bool = False,
     ) -> tuple[Any, dict[str, Array]]:
-        """One transition: the new state and the statistics named in ``info_fields``.
-        ``batched``: it runs under ``jax.vmap`` over chains (static)."""
+        """One transition on a flat position: the new state and the statistics named in
+        ``info_fields``."""
         state, info = type(self).transition(
-            key, state, potential_flat, step_size, inverse_mass_matrix, **self.options(batched)
+            key, state, potential_flat, step_size, inverse_mass_matrix, **self.options()
         )
-        return state, {f: getattr(info, f) for f in self.info_fields}
+        return state, {f: getattr(info, f) for f in self.info_fields or ()}
+
+    # --- the kernel protocol (MCMCKernel) ---------------------------------------------
+    def init(self, key: Array, position: Any, potential_fn: Callable) -> Any:
+        """A chain's state at ``position`` (a pytree; the state holds it ravelled, and
+        ``state.position`` gives it back). The key is not used."""
+        del key
+        z, potential_flat, spec = flatten_position(position, potential_fn)
+        state = type(self).start(z, potential_flat)
+        return state if spec is None else type(self).state_type(*_fields(state), spec=spec)
+
+    def step(
+        self, key: Array, state: Any, potential_fn: Callable, params: HMCParams
+    ) -> tuple[Any, Any]:
+        """One transition with ``params.step_size`` and ``params.inverse_mass_matrix``."""
+        spec = state.spec
+        potential_flat = potential_fn if spec is None else spec.flat_potential(potential_fn)
+        new, info = type(self).transition(
+            key,
+            state,
+            potential_flat,
+            params.step_size,
+            params.inverse_mass_matrix,
+            **self.options(),
+        )
+        if spec is not None:
+            new = type(self).state_type(*_fields(new), spec=spec)
+        return new, info
+
+    def adaptation(self, position: Any, num_warmup: int) -> WindowAdaptation:
+        """Stan's windowed adaptation of the step size and the mass matrix."""
+        imm = self._initial_imm_np(position)
+        mask = self.mass_mask(position)
+        return WindowAdaptation(
+            num_warmup,
+            step_size=self.step_size,
+            target_accept_prob=self.target_accept_prob,
+            dense_mass=self.is_dense,
+            adapt_step_size=self.adapt_step_size,
+            adapt_mass_matrix=self.adapt_mass_matrix,
+            regularize=self.regularize_mass_matrix,
+            find_heuristic_step_size=self.find_heuristic_step_size,
+            inverse_mass_matrix=None if imm is None else Const(imm),
+            mass_mask=None if mask is None else Const(mask),
+        )
+
+    def vectorized(self) -> _Kernel:
+        return dataclasses.replace(self, batched=True)
+
+
+def _fields(state: ChainPosition) -> tuple[Array, Array, Array]:
+    return state.z, state.potential_energy, state.z_grad
 
 
 class NUTS(_Kernel):
@@ -325,8 +380,8 @@ class NUTS(_Kernel):
     transition = staticmethod(nuts_kernel)
     state_type = NUTSState
 
-    def options(self, batched: bool = False) -> dict[str, Any]:
-        return {"max_tree_depth": self.max_tree_depth, "batched": batched}
+    def options(self) -> dict[str, Any]:
+        return {"max_tree_depth": self.max_tree_depth, "batched": self.batched}
 
 
 class HMC(_Kernel):
@@ -351,5 +406,5 @@ class HMC(_Kernel):
     transition = staticmethod(hmc_kernel)
     state_type = HMCState
 
-    def options(self, batched: bool = False) -> dict[str, Any]:
+    def options(self) -> dict[str, Any]:
         return {"num_steps": self.num_steps, "trajectory_length": self.trajectory_length}

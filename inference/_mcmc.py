@@ -40,7 +40,6 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
-from ._adaptation import AdaptState, adapt_final, adapt_init, adapt_update, warmup_schedule_np
 from ._init import (
     MAX_INIT_TRIES,
     ConstrainFn,
@@ -57,19 +56,42 @@ from ._integrator import counter_split, flatten_potential
 from ._jit import run_once_jit
 from ._kernels import _Kernel, forward_mode
 from ._model_args import ModelArgs, explain_traced_args, is_traced
+from ._protocol import Adaptation, FlatSpec, MCMCKernel, flatten_position, scalar_info
+from ._streaming import Moments, combine_moments
 from ._summary import print_summary as _print_summary
 from ._validation import raise_violations, violation_message
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
-# Statistics that are not of the position's float dtype.
-_INFO_DTYPES = {"num_steps": jnp.int32, "tree_depth": jnp.int32, "diverging": jnp.bool_}
+
+
+class _StreamTransform(eqx.Module):
+    """A flat position to the ravelled values a streaming run keeps moments of."""
+
+    constrain: Any  # ConstrainFn, a postprocess_fn, or None
+    spec: FlatSpec | None = eqx.field(static=True)
+
+    def structured(self, z: Array) -> Any:
+        position = z if self.spec is None else self.spec.unravel(z)
+        return position if self.constrain is None else self.constrain(position)
+
+    def __call__(self, z: Array) -> Array:
+        return ravel_pytree(self.structured(z))[0]
+
+
+class _StreamMoments(eqx.Module):
+    """A streaming run's per-chain running moments of its (ravelled) rows."""
+
+    count: Array  # (chains,)
+    mean: Array  # (chains, width)
+    m2: Array  # (chains, width)
+    unravel: Callable = eqx.field(static=True)
 
 
 class ChainState(eqx.Module):
-    """Everything a chain needs to continue: position, kernel state, adaptation, key."""
+    """Everything a chain needs to continue: kernel state, adaptation state, key."""
 
-    z: Any  # kernel state (flat position, potential, gradient)
-    adapt: AdaptState
+    z: Any  # kernel state (for HMC/NUTS: flat position, potential, gradient)
+    adapt: Any  # the adaptation's state (for HMC/NUTS: an AdaptState)
     rng_key: Array
 
     @property
@@ -84,36 +106,86 @@ class ChainState(eqx.Module):
 class _Program(eqx.Module):
     """The static description of the compiled loop (part of the jit cache key)."""
 
-    kernel: _Kernel = eqx.field(static=True)
+    kernel: MCMCKernel = eqx.field(static=True)
+    adaptation: Adaptation = eqx.field(static=True)
     num_collect: int = eqx.field(static=True)
     thinning: int = eqx.field(static=True)
     progress: Any = eqx.field(static=True)
-    batched: bool = eqx.field(static=True, default=False)  # chains vmapped together
+    # Keep running moments of the draws (per chain) instead of the draws themselves.
+    stream: bool = eqx.field(static=True, default=False)
 
 
 def _init_chain(
-    kernel: _Kernel, potential: Callable, z: Any, rng_key: Array, evaluated: Any = None
-) -> ChainState:
-    """A chain's state at unconstrained ``z``. ``evaluated``: the potential and gradient
-    already known there (a ``ParamInfo``), so that they are not computed (and compiled)
-    again."""
+    kernel: MCMCKernel, potential: Callable, z: Any, rng_key: Array, evaluated: Any = None
+) -> Any:
+    """A chain's kernel state at unconstrained ``z``. ``evaluated``: the potential and
+    gradient already known there (a ``ParamInfo``), so that an HMC-family kernel does not
+    compute (and compile) them again."""
     z_flat, potential_flat, _ = flatten_potential(potential, z)
-    if evaluated is None:
-        kstate = kernel.init_state(z_flat, potential_flat)
-    else:
+    if evaluated is not None and isinstance(kernel, _Kernel):
         grad_flat, _ = ravel_pytree(evaluated.z_grad)
-        kstate = kernel.state_at(z_flat, evaluated.potential_energy, grad_flat)
-    imm = kernel.initial_inverse_mass_matrix(z, z_flat.dtype)
-    adapt = adapt_init(
-        z_flat,
-        kernel.step_size,
-        imm,
-        kernel.target_accept_prob,
-        imm.ndim == 2,
-        potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
-        key=rng_key,
+        return kernel.state_at(z_flat, evaluated.potential_energy, grad_flat)
+    return kernel.init(rng_key, z_flat, potential_flat)
+
+
+def _state_ok(kstate: Any, potential_flat: Callable) -> Array:
+    """Whether the potential (and its gradient, where the state holds one) is finite at
+    the state's position."""
+    pe = getattr(kstate, "potential_energy", None)
+    if pe is None:
+        pe = potential_flat(kstate.position)
+    ok = jnp.all(jnp.isfinite(jnp.asarray(pe)))
+    grad = getattr(kstate, "z_grad", None)
+    if grad is not None:
+        ok = ok & jnp.all(jnp.isfinite(grad))
+    return ok
+
+
+def _with_adaptation(adaptation: Adaptation, potential, template, kstates, keys) -> ChainState:
+    """Chain states (with a chain axis) for kernel states ``kstates``, each starting the
+    adaptation with its chain's key; an ensemble adaptation starts once from all chains
+    and every chain holds a copy."""
+    _, potential_flat, _ = flatten_potential(potential, template)
+    if adaptation.ensemble:
+        positions = jax.vmap(lambda s: s.position)(kstates)
+        adapt = adaptation.init(keys[0], positions, kstates, potential_flat)
+        n = keys.shape[0]
+        adapt = jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + jnp.shape(x)), adapt)
+    else:
+        adapt = _map_chains(
+            lambda s, k: adaptation.init(k, s.position, s, potential_flat), kstates, keys
+        )
+    return ChainState(kstates, adapt, keys)
+
+
+_with_adaptation_jit = run_once_jit(_with_adaptation)
+
+
+def _row_of(program: _Program, kstate: Any, info: Any, row_dtype: Any, transform: Any):
+    """A draw as one row: the position (mapped by ``transform`` when streaming), then the
+    kept statistics."""
+    stats = scalar_info(program.kernel, info)
+    z = kstate.position
+    if transform is not None:
+        z = transform(z)
+    parts = [jnp.ravel(z).astype(row_dtype)]
+    if stats:
+        parts.append(jnp.stack([v.astype(row_dtype) for v in stats.values()]))
+    return jnp.concatenate(parts), {k: v.dtype for k, v in stats.items()}
+
+
+def _welford_row(acc: tuple, row: Array, write: Array) -> tuple:
+    """Running (count, mean, sum of squared deviations) of the rows, updated if ``write``."""
+    count, mean, m2 = acc
+    n = count + 1
+    delta = row - mean
+    new_mean = mean + delta / n.astype(row.dtype)
+    new_m2 = m2 + delta * (row - new_mean)
+    return (
+        jnp.where(write, n, count),
+        jnp.where(write, new_mean, mean),
+        jnp.where(write, new_m2, m2),
     )
-    return ChainState(kstate, adapt, rng_key)
 
 
 def _one_chain_loop(
@@ -124,39 +196,47 @@ def _one_chain_loop(
     n_iter,
     adapting,
     collect,
-    schedule,
     chain_id,
+    transform=None,
 ):
     """``n_iter`` transitions of one chain, adapting when ``adapting``, writing draws into
     the buffer when ``collect`` (both traced flags, one for all chains)."""
-    kernel = program.kernel
+    kernel, adaptation = program.kernel, program.adaptation
     template_flat, potential_flat, _ = flatten_potential(potential, template)
     d, dtype = template_flat.shape[0], template_flat.dtype
-    # Sites grouped for dense mass blocks (`dense_mass=[("a", "b")]`): the adapted matrix is
-    # kept to its blocks (and the diagonal), a constant of the program.
-    mask = kernel.mass_mask(template)
     # One spare row at the end takes the draws that are not kept (warm-up, thinning), so
     # that every iteration writes its row without reading the old one.
     n_rows = program.num_collect + 1
     # A draw is one row: the position, then the statistics (exact in at least float32: counts
     # stay below 2^24). One write per draw instead of one per field keeps the draw's kernels
     # ready at once below XLA:CPU's threshold for handing them to its thread pool.
-    fields = kernel.info_fields
     row_dtype = dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
-    buf = jnp.zeros((n_rows, d + len(fields)), row_dtype)
+    stat_dtypes: dict[str, Any] = {}  # filled while the loop body is traced
+    width = _row_width(
+        program,
+        d,
+        transform,
+        lambda: jax.eval_shape(
+            lambda st: _row_of(
+                program,
+                *kernel.step(st.rng_key, st.z, potential_flat, adaptation.params(st.adapt)),
+                row_dtype,
+                transform,
+            )[0],
+            state,
+        ),
+    )
+    if program.stream:
+        zeros = jnp.zeros((width,), row_dtype)
+        buf: Any = (jnp.zeros((), jnp.int32), zeros, zeros)
+    else:
+        buf = jnp.zeros((n_rows, width), row_dtype)
     tick = jnp.maximum(n_iter // 50, 1)
 
     def body(i, carry):
         st, buf = carry
         key, sub = counter_split(st.rng_key)
-        kstate, info = kernel.step(
-            sub,
-            st.z,
-            potential_flat,
-            st.adapt.step_size,
-            st.adapt.inverse_mass_matrix,
-            batched=program.batched,
-        )
+        kstate, info = kernel.step(sub, st.z, potential_flat, adaptation.params(st.adapt))
         # `adapting` is one flag for all chains (never batched), so this stays a real
         # branch under vmap and sampling pays nothing for adaptation. Warm-up starts from
         # fresh states, so its iteration is the loop's index `i`, which is one for all
@@ -164,31 +244,26 @@ def _one_chain_loop(
         # `find_heuristic_step_size`, the step-size search then runs at window ends only).
         adapt = jax.lax.cond(
             adapting,
-            lambda: adapt_update(
-                i,
+            lambda: adaptation.step(
+                jax.random.fold_in(sub, 1),  # not the transition's own key
                 st.adapt,
-                kstate.z,
-                info["accept_prob"],
-                schedule,
-                adapt_step_size=kernel.adapt_step_size,
-                adapt_mass_matrix=kernel.adapt_mass_matrix,
-                regularize=kernel.regularize_mass_matrix,
-                potential_fn_flat=potential_flat if kernel.find_heuristic_step_size else None,
-                key=jax.random.fold_in(sub, 1),  # not the transition's own key
+                i,
+                kstate,
+                info,
+                potential_flat,
             ),
             lambda: st.adapt,
         )
-        if mask is not None:
-            imm = adapt.inverse_mass_matrix * jnp.asarray(mask, dtype)
-            adapt = eqx.tree_at(lambda a: a.inverse_mass_matrix, adapt, imm)
         st = ChainState(kstate, adapt, key)
         j = i // program.thinning
         write = collect & (i % program.thinning == 0) & (j < program.num_collect)
-        row = jnp.where(write, j, program.num_collect)
-        draw = jnp.concatenate(
-            [kstate.z.astype(row_dtype), jnp.stack([info[f].astype(row_dtype) for f in fields])]
-        )
-        buf = jax.lax.dynamic_update_index_in_dim(buf, draw, row, 0)
+        draw, dtypes = _row_of(program, kstate, info, row_dtype, transform)
+        stat_dtypes.update(dtypes)
+        if program.stream:
+            buf = _welford_row(buf, draw, write)
+        else:
+            row = jnp.where(write, j, program.num_collect)
+            buf = jax.lax.dynamic_update_index_in_dim(buf, draw, row, 0)
         if program.progress is not None:
             jax.lax.cond(
                 (i % tick == 0) | (i == n_iter - 1),
@@ -200,12 +275,118 @@ def _one_chain_loop(
         return st, buf
 
     state, buf = jax.lax.fori_loop(0, n_iter, body, (state, buf))
-    buf_z = buf[:-1, :d].astype(dtype)
-    buf_info = {f: buf[:-1, d + k].astype(_INFO_DTYPES.get(f, dtype)) for k, f in enumerate(fields)}
     state = eqx.tree_at(
-        lambda s: s.adapt, state, jax.lax.cond(adapting, adapt_final, lambda a: a, state.adapt)
+        lambda s: s.adapt,
+        state,
+        jax.lax.cond(adapting, adaptation.final, lambda a: a, state.adapt),
+        is_leaf=lambda x: x is None,
     )
-    return state, buf_z, buf_info
+    return state, *_unpack(program, buf, d, dtype, stat_dtypes)
+
+
+def _row_width(program: _Program, d: int, transform: Any, probe: Callable) -> int:
+    """The width of a draw's row: from the kernel's declared statistics when it lists them
+    (no extra trace of the kernel), else by tracing one step (``probe``)."""
+    names = program.kernel.info_fields
+    if names is not None and transform is None:
+        return d + len(names)
+    return int(probe().shape[-1])
+
+
+def _unpack(program: _Program, buf: Any, d: int, dtype: Any, stat_dtypes: dict) -> tuple:
+    """The loop's buffer as (draws, statistics); a streaming run's running moments as
+    ``{"count", "mean", "m2"}`` and no statistics."""
+    if program.stream:
+        count, mean, m2 = buf
+        return {"count": count, "mean": mean, "m2": m2}, {}
+    width = buf.shape[-1]
+    buf_z = buf[..., :-1, : width - len(stat_dtypes)].astype(dtype)
+    start = width - len(stat_dtypes)
+    buf_info = {
+        f: buf[..., :-1, start + k].astype(t) for k, (f, t) in enumerate(stat_dtypes.items())
+    }
+    return buf_z, buf_info
+
+
+def _ensemble_loop(
+    program: _Program,
+    potential,
+    template,
+    states: ChainState,
+    n_iter,
+    adapting,
+    collect,
+    chain_ids,
+    transform=None,
+):
+    """``n_iter`` transitions of all chains together, with an ensemble adaptation: each
+    iteration steps every chain (``vmap``) and then adapts once from all of them."""
+    kernel, adaptation = program.kernel, program.adaptation
+    template_flat, potential_flat, _ = flatten_potential(potential, template)
+    d, dtype = template_flat.shape[0], template_flat.dtype
+    n_chains = chain_ids.shape[0]
+    row_dtype = dtype if jnp.finfo(dtype).bits >= 32 else jnp.dtype(jnp.float32)
+    params0 = adaptation.params(jax.tree.map(lambda x: x[0], states.adapt))
+    step_all = jax.vmap(kernel.step, in_axes=(0, 0, None, None))
+    rows_of = jax.vmap(lambda s, inf: _row_of(program, s, inf, row_dtype, transform)[0])
+    stat_dtypes: dict[str, Any] = {}  # filled while the loop body is traced
+    width = _row_width(
+        program,
+        d,
+        transform,
+        lambda: jax.eval_shape(
+            lambda st: rows_of(*step_all(st.rng_key, st.z, potential_flat, params0)), states
+        ),
+    )
+    if program.stream:
+        zeros = jnp.zeros((n_chains, width), row_dtype)
+        buf: Any = (jnp.zeros((n_chains,), jnp.int32), zeros, zeros)
+    else:
+        buf = jnp.zeros((program.num_collect + 1, n_chains, width), row_dtype)
+    tick = jnp.maximum(n_iter // 50, 1)
+    carry0 = (states.z, jax.tree.map(lambda x: x[0], states.adapt), states.rng_key)
+
+    def body(i, carry):
+        (kstates, adapt, keys), buf = carry
+        keys, subs = jax.vmap(counter_split)(keys)
+        kstates, info = step_all(subs, kstates, potential_flat, adaptation.params(adapt))
+        adapt = jax.lax.cond(
+            adapting,
+            lambda: adaptation.step(
+                jax.random.fold_in(subs[0], 1), adapt, i, kstates, info, potential_flat
+            ),
+            lambda: adapt,
+        )
+        j = i // program.thinning
+        write = collect & (i % program.thinning == 0) & (j < program.num_collect)
+        draws = rows_of(kstates, info)
+        stat_dtypes.update({k: v.dtype for k, v in scalar_info(kernel, info).items()})
+        if program.stream:
+            buf = jax.vmap(_welford_row, in_axes=(0, 0, None))(buf, draws, write)
+        else:
+            row = jnp.where(write, j, program.num_collect)
+            buf = jax.lax.dynamic_update_index_in_dim(buf, draws, row, 0)
+        if program.progress is not None:
+            jax.lax.cond(
+                (i % tick == 0) | (i == n_iter - 1),
+                lambda: jax.debug.callback(
+                    program.progress.update,
+                    chain_ids,
+                    jnp.broadcast_to(i + 1, chain_ids.shape),
+                    n_iter,
+                    adapting,
+                ),
+                lambda: None,
+            )
+        return (kstates, adapt, keys), buf
+
+    (kstates, adapt, keys), buf = jax.lax.fori_loop(0, n_iter, body, (carry0, buf))
+    adapt = jax.lax.cond(adapting, adaptation.final, lambda a: a, adapt)
+    adapt = jax.tree.map(lambda x: jnp.broadcast_to(x, (n_chains,) + jnp.shape(x)), adapt)
+    if not program.stream:
+        buf = jnp.swapaxes(buf, 0, 1)  # (rows, chains, width) -> (chains, rows, width)
+    out_z, out_info = _unpack(program, buf, d, dtype, stat_dtypes)
+    return ChainState(kstates, adapt, keys), out_z, out_info
 
 
 def _with_new_keys(states: ChainState, rng_key: Array, rekey: Array) -> ChainState:
@@ -224,7 +405,17 @@ def _with_new_keys(states: ChainState, rng_key: Array, rekey: Array) -> ChainSta
 
 @eqx.filter_jit
 def _loop_single(
-    program, potential, template, states, chain, rng_key, rekey, n_iter, adapting, collect, schedule
+    program,
+    potential,
+    template,
+    states,
+    chain,
+    rng_key,
+    rekey,
+    n_iter,
+    adapting,
+    collect,
+    transform,
 ):
     """Chain ``chain`` of the batch ``states``; results keep a chain axis of length 1.
 
@@ -234,7 +425,7 @@ def _loop_single(
     states = _with_new_keys(states, rng_key, rekey)
     state = jax.tree.map(lambda x: x[chain], states)
     out = _one_chain_loop(
-        program, potential, template, state, n_iter, adapting, collect, schedule, chain
+        program, potential, template, state, n_iter, adapting, collect, chain, transform
     )
     return jax.tree.map(lambda x: x[None], out)
 
@@ -251,11 +442,15 @@ def _loop_vectorized(
     n_iter,
     adapting,
     collect,
-    schedule,
+    transform,
 ):
     states = _with_new_keys(states, rng_key, rekey)
+    if program.adaptation.ensemble:
+        return _ensemble_loop(
+            program, potential, template, states, n_iter, adapting, collect, chain_ids, transform
+        )
     fn = lambda s, c: _one_chain_loop(
-        program, potential, template, s, n_iter, adapting, collect, schedule, c
+        program, potential, template, s, n_iter, adapting, collect, c, transform
     )
     return jax.vmap(fn)(states, chain_ids)
 
@@ -273,40 +468,40 @@ def _map_chains(fn: Callable, *xs: Any) -> Any:
 
 @run_once_jit
 def _init_chains(kernel, potential, zs, keys):
-    """Chain states at given initial points (``init_params``), one per row of ``zs``, and
-    whether each chain's potential and gradient are finite there."""
+    """Kernel states at given initial points (``init_params``), one per row of ``zs``,
+    and whether each chain's potential and gradient are finite there."""
 
     def one(z, k):
-        st = _init_chain(kernel, potential, z, k)
-        ok = jnp.isfinite(st.z.potential_energy) & jnp.all(jnp.isfinite(st.z.z_grad))
-        return st, ok
+        kstate = _init_chain(kernel, potential, z, k)
+        _, potential_flat, _ = flatten_potential(potential, z)
+        return kstate, _state_ok(kstate, potential_flat)
 
-    states, ok = _map_chains(one, zs, keys)
-    return states, jax.tree.map(lambda x: x[0], zs), ok
+    kstates, ok = _map_chains(one, zs, keys)
+    return kstates, jax.tree.map(lambda x: x[0], zs), ok
 
 
 @run_once_jit
 def _refresh_chains(kernel, potential, template, states):
-    """``states`` with the potential and gradient evaluated afresh at each chain's
+    """``states`` with the kernel state started afresh (``kernel.init``) at each chain's
     position (a continued run whose model arguments may differ from the last)."""
 
     def one(st):
         _, potential_flat, _ = flatten_potential(potential, template)
-        kstate = kernel.init_state(st.z.z, potential_flat)
-        ok = jnp.isfinite(kstate.potential_energy) & jnp.all(jnp.isfinite(kstate.z_grad))
-        return eqx.tree_at(lambda s: s.z, st, kstate), ok
+        kstate = kernel.init(st.rng_key, st.z.position, potential_flat)
+        return ChainState(kstate, st.adapt, st.rng_key), _state_ok(kstate, potential_flat)
 
     return _map_chains(one, states)
 
 
 @run_once_jit
 def _start_chains(kernel, potential, margs, rng_key, num_chains: int, max_tries: int):
-    """Find each chain's initial point and build its state, as one compiled program.
+    """Find each chain's initial point and build its kernel state, as one compiled program.
 
     The potential and gradient found at the initial point become the kernel's state, so
-    the model's gradient is compiled once here. Returns the states, the position template
-    (chain 0's unconstrained point), each chain's last point tried, whether each chain
-    found a finite potential, and the data and parameter checks at each point.
+    the model's gradient is compiled once here. Returns the kernel states, the keys of the
+    chains, the position template (chain 0's unconstrained point), each chain's last point
+    tried, whether each chain found a finite potential, and the data and parameter checks
+    at each point.
     """
     # Raised while tracing, so a repeated run with a compiled program skips this model run.
     tr = checked_prototype_trace(rng_key, kernel.model, margs)
@@ -317,12 +512,12 @@ def _start_chains(kernel, potential, margs, rng_key, num_chains: int, max_tries:
         info, ok, checks = find_initial_point(
             key, kernel.model, margs, kernel.init_strategy, max_tries, potential
         )
-        state = _init_chain(kernel, potential, info.z, key, evaluated=info)
-        return state, info.z, ok, checks
+        kstate = _init_chain(kernel, potential, info.z, key, evaluated=info)
+        return kstate, info.z, ok, checks
 
-    states, zs, ok, checks = _map_chains(one, keys)
+    kstates, zs, ok, checks = _map_chains(one, keys)
     checks = jax.tree.map(jnp.max, checks)
-    return states, jax.tree.map(lambda x: x[0], zs), zs, ok, checks
+    return kstates, keys, jax.tree.map(lambda x: x[0], zs), zs, ok, checks
 
 
 @eqx.filter_jit
@@ -426,13 +621,6 @@ def _wait(out: Any, progress: _Progress | None) -> Any:
         raise
 
 
-def _error_if(states: ChainState, pred: Array, message: str) -> ChainState:
-    """``states`` with a run-time check (``eqx.error_if``) on their potential energies: a
-    failure inside ``jit``, where the driver cannot raise from Python."""
-    pe = eqx.error_if(states.z.potential_energy, pred, message)
-    return eqx.tree_at(lambda s: s.z.potential_energy, states, pe)
-
-
 def _check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
@@ -494,10 +682,11 @@ def _chain_init_params(
 
 
 class MCMC:
-    """Run a kernel (``NUTS`` or ``HMC``) for ``num_warmup`` + ``num_samples`` iterations.
+    """Run a kernel for ``num_warmup`` + ``num_samples`` iterations.
 
     Args:
-        sampler: a kernel such as ``NUTS(model)``.
+        sampler: a kernel: ``NUTS(model)``, ``HMC(model)``, ``RandomWalk(model)``,
+            ``ChEES(model)``, or any :class:`MCMCKernel` of your own.
         num_warmup: warm-up (adaptation) iterations; their draws are discarded.
         num_samples: draws to keep per chain (before thinning).
         num_chains: number of chains.
@@ -512,6 +701,9 @@ class MCMC:
             default (``None``) JAX arrays are traced, so new JAX-array data of the same
             shapes reuse the compiled programs, and everything else is a constant;
             ``True`` traces every number; ``False`` makes every argument a constant.
+        streaming: keep, per chain, running means and variances of the draws (Welford)
+            instead of the draws, so that memory does not grow with ``num_samples``;
+            read them with ``get_moments()`` (``get_samples()`` then has nothing).
 
     ``run`` warms up afresh unless ``post_warmup_state`` is set (by ``warmup()``, or by you:
     ``mcmc.post_warmup_state = mcmc.last_state`` continues the chains). A continued run
@@ -531,7 +723,7 @@ class MCMC:
 
     def __init__(
         self,
-        sampler: _Kernel,
+        sampler: MCMCKernel,
         *,
         num_warmup: int,
         num_samples: int,
@@ -541,11 +733,13 @@ class MCMC:
         chain_method: str = "sequential",
         progress_bar: bool | None = None,
         jit_model_args: bool | None = None,
+        streaming: bool = False,
     ):
-        if not isinstance(sampler, _Kernel):
+        if not isinstance(sampler, MCMCKernel):
             raise TypeError(
-                f"MCMC expects a kernel such as NUTS(model) or HMC(model), got "
-                f"{type(sampler).__name__}."
+                f"MCMC expects a kernel (an inference.MCMCKernel, such as NUTS(model), "
+                f"HMC(model) or RandomWalk(model)), got {type(sampler).__name__}. Fix: "
+                "subclass inference.MCMCKernel for a kernel of your own."
             )
         self.sampler = sampler
         self.num_warmup = _check_positive_int("num_warmup", num_warmup, 0)
@@ -562,6 +756,7 @@ class MCMC:
         if jit_model_args not in (None, True, False):
             raise ValueError(f"jit_model_args must be None, True or False, got {jit_model_args!r}.")
         self.chain_method = chain_method
+        self.streaming = bool(streaming)
         self.postprocess_fn = postprocess_fn
         self.jit_model_args = jit_model_args
         if progress_bar is None:
@@ -571,6 +766,7 @@ class MCMC:
         self.last_state: ChainState | None = None
         self._samples: dict[str, Any] | None = None  # a pytree per deterministic site
         self._extra: dict[str, Array] | None = None
+        self._moments: _StreamMoments | None = None
         self._margs = ModelArgs.of()
         self._template: Any = None
 
@@ -583,26 +779,56 @@ class MCMC:
             potential: Any = PotentialFn(self.sampler.model, margs)
         else:
             potential = self.sampler.potential_fn
-        return forward_mode(potential) if self.sampler.forward_mode_differentiation else potential
+        forward = getattr(self.sampler, "forward_mode_differentiation", False)
+        return forward_mode(potential) if forward else potential
 
     def _unconstrained_shapes(self, margs: ModelArgs) -> dict[str, tuple[int, ...]] | None:
         if self.sampler.model is None:
             return None
         return unconstrained_shapes(prototype_trace(jax.random.key(0), self.sampler.model, margs))
 
+    def _adaptation(self, template: Any) -> Adaptation:
+        adaptation = self.sampler.adaptation(template, self.num_warmup)
+        if not isinstance(adaptation, Adaptation):
+            raise TypeError(
+                f"{type(self.sampler).__name__}.adaptation returned "
+                f"{type(adaptation).__name__}; expected an inference.Adaptation (use "
+                "NoAdaptation() for none)."
+            )
+        if adaptation.ensemble and self.num_chains > 1 and self.chain_method != "vectorized":
+            raise ValueError(
+                f"{type(adaptation).__name__} adapts from all chains at once, which needs "
+                f"the chains to run together; got chain_method={self.chain_method!r}. Fix: "
+                "MCMC(..., chain_method='vectorized')."
+            )
+        return adaptation
+
     def _start(self, potential, rng_key, margs, init_params, traced: bool):
         """Initial chain states and the position template (one chain's pytree)."""
+        kstates, keys, template = self._start_kernels(
+            potential, rng_key, margs, init_params, traced
+        )
+        adaptation = self._adaptation(template)
+        states = _with_adaptation_jit(adaptation, potential, template, kstates, keys)
+        return states, template
+
+    def _start_kernels(self, potential, rng_key, margs, init_params, traced: bool):
+        """Initial kernel states, the chains' keys and the position template."""
         model = self.sampler.model
         if init_params is not None:
             zs = _chain_init_params(init_params, self._unconstrained_shapes(margs), self.num_chains)
             keys = jax.random.split(rng_key, self.num_chains)
             states, template, ok = _init_chains(self.sampler, potential, zs, keys)
             if traced:
-                return eqx.error_if(
-                    states,
-                    ~jnp.all(ok),
-                    "MCMC.run: the potential or its gradient is not finite at init_params.",
-                ), template
+                return (
+                    eqx.error_if(
+                        states,
+                        ~jnp.all(ok),
+                        "MCMC.run: the potential or its gradient is not finite at init_params.",
+                    ),
+                    keys,
+                    template,
+                )
             ok = np.asarray(ok)
             if not ok.all():
                 c = int(np.argmin(ok))
@@ -614,18 +840,18 @@ class MCMC:
                         "potential_fn and its gradient are finite."
                     )
                 raise_no_valid_init(model, margs, z, MAX_INIT_TRIES, given=True)
-            return states, template
+            return states, keys, template
         if model is None:
             raise ValueError(
                 "MCMC.run: with a potential_fn kernel, pass init_params (unconstrained "
                 "initial values; a leading chain axis for several chains)."
             )
         with explain_traced_args(model, margs, lambda m: prototype_trace(rng_key, model, m)):
-            states, template, zs, ok, checks = _start_chains(
+            states, keys, template, zs, ok, checks = _start_chains(
                 self.sampler, potential, margs, rng_key, self.num_chains, MAX_INIT_TRIES
             )
         if traced:
-            states = _error_if(
+            states = eqx.error_if(
                 states,
                 ~jnp.all(ok),
                 f"MCMC.run: cannot find valid initial parameters after {MAX_INIT_TRIES} "
@@ -634,8 +860,8 @@ class MCMC:
             if checks:
                 tr = prototype_trace(rng_key, model, margs)
                 for (name, what), count in checks.items():
-                    states = _error_if(states, count > 0, violation_message(tr, name, what))
-            return states, template
+                    states = eqx.error_if(states, count > 0, violation_message(tr, name, what))
+            return states, keys, template
         ok = np.asarray(ok)
         if not ok.all():
             c = int(np.argmin(ok))
@@ -643,7 +869,7 @@ class MCMC:
             raise_no_valid_init(model, margs, z, MAX_INIT_TRIES)
         if any(int(v) for v in checks.values()):
             raise_violations(prototype_trace(rng_key, model, margs), checks)
-        return states, template
+        return states, keys, template
 
     def _continue_from(self, state: ChainState, potential, margs, traced: bool):
         """The carried ``state`` with its potential and gradient evaluated afresh under
@@ -658,7 +884,7 @@ class MCMC:
                     f"these model arguments the latent sites are shaped {shapes}. Fix: set "
                     "mcmc.post_warmup_state = None to warm up again for the new data."
                 )
-        n = jax.tree.leaves(state)[0].shape[0]
+        n = state.rng_key.shape[0]
         if n != self.num_chains:
             raise ValueError(
                 f"MCMC.run: post_warmup_state holds {n} chains, but num_chains="
@@ -679,7 +905,7 @@ class MCMC:
             what = ""
             if self.sampler.model is not None:
                 _, unravel = ravel_pytree(template)
-                z = unravel(jnp.asarray(states.z.z[c]))
+                z = unravel(jnp.asarray(jax.tree.map(lambda x: x[c], states.z).position))
                 what = f" ({describe_nonfinite(self.sampler.model, margs, z)})"
             raise ValueError(
                 f"MCMC.run: the potential or its gradient is not finite at chain {c}'s "
@@ -696,30 +922,36 @@ class MCMC:
         n_iter,
         adapting,
         collect_rows,
-        schedule,
         desc,
         rng_key,
         rekey,
         traced,
+        margs,
     ):
         """Run the compiled loop for ``n_iter`` iterations on every chain, keeping
         ``collect_rows`` draws (0: none). With ``rekey`` the chains first take new keys
         split from ``rng_key``."""
         progress = None if traced else self._progress
+        adaptation = self._adaptation(template)
+        method = "vectorized" if adaptation.ensemble else self.chain_method
+        kernel = self.sampler
+        if method == "vectorized" and self.num_chains > 1:
+            kernel = kernel.vectorized()
         program = _Program(
-            self.sampler,
+            kernel,
+            adaptation,
             max(collect_rows, 1),
             self.thinning,
             progress,
-            batched=self.chain_method == "vectorized" and self.num_chains > 1,
+            stream=self.streaming,
         )
+        transform = self._stream_transform(template, margs) if self.streaming else None
         # NumPy scalars go into the compiled loop as arguments with no program of their own.
         n, flag, rekey = np.int32(n_iter), np.bool_(adapting), np.bool_(rekey)
         collect = np.bool_(collect_rows > 0)
         if progress is not None:
             progress.start(n_iter, desc)
         try:
-            method = self.chain_method
             if method == "parallel" and (traced or jax.local_device_count() < self.num_chains):
                 if not traced:
                     warnings.warn(
@@ -730,7 +962,7 @@ class MCMC:
                         stacklevel=4,
                     )
                 method = "sequential"
-            run_args = (rng_key, rekey, n, flag, collect, schedule)
+            run_args = (rng_key, rekey, n, flag, collect, transform)
             if method == "vectorized":
                 chain_ids = np.arange(self.num_chains, dtype=np.int32)
                 out = _loop_vectorized(program, potential, template, states, chain_ids, *run_args)
@@ -738,7 +970,7 @@ class MCMC:
                 states = _rekey_jit(states, rng_key, rekey)
                 fn = jax.pmap(
                     lambda s, c: _one_chain_loop(
-                        program, potential, template, s, n, flag, collect, schedule, c
+                        program, potential, template, s, n, flag, collect, c, transform
                     ),
                 )
                 out = fn(states, np.arange(self.num_chains, dtype=np.int32))
@@ -766,10 +998,9 @@ class MCMC:
     def _collect_rows(self, n: int) -> int:
         return n // self.thinning + (1 if n % self.thinning else 0)
 
-    def _warm_up(self, potential, template, states, rng_key, traced, collect=False):
+    def _warm_up(self, potential, template, states, rng_key, traced, margs, collect=False):
         """The warm-up phase from fresh chain states; returns the adapted states (and the
         warm-up draws when ``collect``)."""
-        schedule = warmup_schedule_np(max(self.num_warmup, 1))
         rows = self._collect_rows(self.num_warmup) if collect else 0
         return self._run_phase(
             potential,
@@ -778,11 +1009,11 @@ class MCMC:
             self.num_warmup,
             True,
             rows,
-            schedule,
             "warmup",
             rng_key,
             False,
             traced,
+            margs,
         )
 
     def warmup(
@@ -802,16 +1033,16 @@ class MCMC:
         potential = self._potential(margs)
         states, template = self._start(potential, rng_key, margs, init_params, traced)
         states, flat, info = self._warm_up(
-            potential, template, states, rng_key, traced, collect=collect_warmup
+            potential, template, states, rng_key, traced, margs, collect=collect_warmup
         )
-        samples = self._constrain(template, flat, margs) if collect_warmup else None
+        samples = self._results(template, flat, margs) if collect_warmup else None
         # Commit results only now that the run has completed.
         self.post_warmup_state = states
         self.last_state = states
         self._template = template
         self._margs = margs
         if collect_warmup:
-            self._samples, self._extra = samples, info
+            self._commit(samples, info)
 
     def run(
         self,
@@ -832,7 +1063,6 @@ class MCMC:
         margs = self._model_args(args, kwargs)
         traced = is_traced((rng_key, margs))
         potential = self._potential(margs)
-        schedule = warmup_schedule_np(max(self.num_warmup, 1))
         continuing = self.post_warmup_state is not None
         if self.post_warmup_state is not None:
             if init_params is not None:
@@ -845,7 +1075,7 @@ class MCMC:
         else:
             states, template = self._start(potential, rng_key, margs, init_params, traced)
             if self.num_warmup > 0:
-                states, _, _ = self._warm_up(potential, template, states, rng_key, traced)
+                states, _, _ = self._warm_up(potential, template, states, rng_key, traced, margs)
         states, flat, info = self._run_phase(
             potential,
             template,
@@ -853,19 +1083,58 @@ class MCMC:
             self.num_samples,
             False,
             self._collect_rows(self.num_samples),
-            schedule,
             "sample",
             rng_key,
             continuing,
             traced,
+            margs,
         )
-        samples = self._constrain(template, flat, margs)
+        samples = self._results(template, flat, margs)
         # Commit results only now that the run has completed.
         self._template = template
         self.last_state = states
-        self._samples = samples
-        self._extra = info
+        self._commit(samples, info)
         self._margs = margs
+
+    def _commit(self, samples: Any, info: dict[str, Array]) -> None:
+        if isinstance(samples, _StreamMoments):
+            self._samples, self._extra, self._moments = None, None, samples
+        else:
+            self._samples, self._extra, self._moments = samples, info, None
+
+    def _results(self, template, flat, margs: ModelArgs) -> Any:
+        """The draws of a site by name, or a streaming run's running moments."""
+        if self.streaming:
+            return _StreamMoments(
+                flat["count"], flat["mean"], flat["m2"], self._stream_unravel(template, margs)
+            )
+        return self._constrain(template, flat, margs)
+
+    def _constrain_fn(self, margs: ModelArgs) -> Callable | None:
+        if self.sampler.model is None:
+            return self.postprocess_fn
+        return ConstrainFn(self.sampler.model, margs)
+
+    def _stream_transform(self, template, margs: ModelArgs) -> Any:
+        """What a streaming run keeps the moments of: each draw constrained (by the model,
+        or ``postprocess_fn``) and ravelled; ``None`` for the flat position itself."""
+        constrain = self._constrain_fn(margs)
+        spec = flatten_position(template, lambda z: z)[2]
+        if constrain is None and spec is None:
+            return None
+        return _StreamTransform(constrain, spec)
+
+    def _stream_unravel(self, template, margs: ModelArgs) -> Callable:
+        """Maps a row of a streaming run's moments back to the sites' pytree."""
+        transform = self._stream_transform(template, margs)
+        flat = ravel_pytree(template)[0]
+        if transform is None:
+            _, unravel = ravel_pytree(template)
+            return lambda row: unravel(row[: flat.shape[0]])
+        shapes = jax.eval_shape(lambda z: transform.structured(z), flat)
+        _, unravel = ravel_pytree(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes))
+        size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
+        return lambda row: unravel(row[:size])
 
     def _constrain(self, template, flat, margs: ModelArgs) -> dict[str, Any]:
         if self.sampler.model is None:
@@ -877,9 +1146,37 @@ class MCMC:
     # ----------------------------------------------------------------------------------
     def _require(self) -> tuple[dict[str, Any], dict[str, Array]]:
         """The draws and the extra fields of the last run (they are always set together)."""
+        if self._moments is not None:
+            raise RuntimeError(
+                "This MCMC ran with streaming=True, which keeps running moments instead of "
+                "draws. Fix: read mcmc.get_moments(), or run with streaming=False."
+            )
         if self._samples is None or self._extra is None:
             raise RuntimeError("No samples yet: call mcmc.run(rng_key, *model_args) first.")
         return self._samples, self._extra
+
+    def get_moments(self, group_by_chain: bool = False) -> dict[str, Moments]:
+        """A streaming run's moments of each site: :class:`Moments` (draw count, mean and
+        variance) per chain (leading chain axis) if ``group_by_chain``, else pooled over
+        the chains. ``inference.rhat_from_moments`` and ``nested_rhat_from_moments`` give
+        R-hat from the per-chain moments."""
+        m = self._moments
+        if m is None:
+            raise RuntimeError(
+                "No moments: get_moments() is for runs with MCMC(..., streaming=True)."
+            )
+        n = m.count.astype(m.mean.dtype)
+        var = m.m2 / jnp.maximum(n - 1.0, 1.0)[:, None]
+        per_chain = Moments(m.count, m.mean, var)
+        if not group_by_chain:
+            per_chain = combine_moments(per_chain)
+        batched = per_chain.mean.ndim == 2
+        unravel = jax.vmap(m.unravel) if batched else m.unravel
+        means, variances = unravel(per_chain.mean), unravel(per_chain.variance)
+        return {
+            k: Moments(per_chain.count, means[k], variances[k])
+            for k in (means if isinstance(means, dict) else {})
+        } or {"": Moments(per_chain.count, means, variances)}
 
     def get_samples(self, group_by_chain: bool = False) -> dict[str, Any]:
         """Draws per site: ``(num_chains, num_draws, ...)`` if ``group_by_chain`` else
@@ -899,7 +1196,11 @@ class MCMC:
         return {k: _merge_chains(v) for k, v in extra.items()}
 
     def print_summary(self, prob: float = 0.9, exclude_deterministic: bool = True) -> None:
-        """Print mean, sd, median, HPDI, ESS and R-hat of each site, and divergences."""
+        """Print mean, sd, median, HPDI, ESS and R-hat of each site, and divergences (for a
+        streaming run: mean, sd and R-hat from the running moments)."""
+        if self._moments is not None:
+            _print_moments(self.get_moments(group_by_chain=True))
+            return
         _, extra = self._require()
         samples = self.get_samples(group_by_chain=True)
         if exclude_deterministic and self.sampler.model is not None:
@@ -909,7 +1210,7 @@ class MCMC:
             _flat_names(samples),
             prob=prob,
             group_by_chain=True,
-            divergences=np.asarray(extra["diverging"]),
+            divergences=np.asarray(extra["diverging"]) if "diverging" in extra else None,
         )
 
     def _trace_sites(self, model: Callable) -> dict[str, str]:
@@ -934,6 +1235,20 @@ class MCMC:
 
         samples = self.get_samples(group_by_chain=True)
         return model_log_likelihood(self.sampler.model, samples, self._margs, 2)
+
+
+def _print_moments(moments: dict[str, Moments]) -> None:
+    """A streaming run's summary: pooled mean and sd, and R-hat over chains."""
+    from ._diagnostics import rhat_from_moments
+
+    print(f"{'':>16} {'mean':>10} {'std':>10} {'r_hat':>8}")
+    for name, m in moments.items():
+        pooled = combine_moments(m)
+        mean, sd = np.ravel(pooled.mean), np.sqrt(np.ravel(pooled.variance))
+        rhat = np.ravel(rhat_from_moments(m.count, m.mean, m.variance))
+        for k in range(mean.shape[0]):
+            label = name if mean.shape[0] == 1 else f"{name}[{k}]"
+            print(f"{label:>16} {mean[k]:>10.2f} {sd[k]:>10.2f} {rhat[k]:>8.2f}")
 
 
 def _flat_names(samples: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -74,7 +74,6 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from ._integrator import (
-    ChainPosition,
     _check_inverse_mass_matrix,
     counter_key,
     counter_momentum,
@@ -85,10 +84,11 @@ from ._integrator import (
     make_value_and_grad,
     velocity,
 )
+from ._protocol import RavelledState
 
 
-class NUTSState(ChainPosition):
-    """The state of a NUTS chain (see :class:`ChainPosition`)."""
+class NUTSState(RavelledState):
+    """The state of a NUTS chain (see :class:`inference.RavelledState`)."""
 
 
 class NUTSInfo(eqx.Module):
