@@ -9,11 +9,12 @@ from ._laws_density import DENSITY_LAWS
 from ._laws_generic import GENERIC_LAWS
 from ._laws_more import MORE_LAWS
 from ._laws_seed import SEED_LAWS
+from ._laws_svi import SVI_LAWS
 from ._laws_transforms import TRANSFORM_LAWS
 
 #: Laws about generated models and the standard handlers.
 MODEL_LAWS: tuple[Law, ...] = (
-    SEED_LAWS + TRANSFORM_LAWS + COMPOSITION_LAWS + DATA_LAWS + DENSITY_LAWS + MORE_LAWS
+    SEED_LAWS + TRANSFORM_LAWS + COMPOSITION_LAWS + DATA_LAWS + DENSITY_LAWS + MORE_LAWS + SVI_LAWS
 )
 #: Laws that any handler should obey (bind them to a handler to check them).
 HANDLER_LAWS: tuple[HandlerLaw, ...] = GENERIC_LAWS
