@@ -455,7 +455,45 @@ def _loop_vectorized(
     return jax.vmap(fn)(states, chain_ids)
 
 
-_rekey_jit = eqx.filter_jit(_with_new_keys)
+@eqx.filter_jit
+def _loop_sharded(
+    program,
+    potential,
+    template,
+    states,
+    chain_ids,
+    rng_key,
+    rekey,
+    n_iter,
+    adapting,
+    collect,
+    transform,
+    *,
+    mesh,
+):
+    """The chains sharded over the devices of ``mesh`` (axis ``"chains"``) with
+    ``jax.shard_map``, vectorised within each device: one program for any device count."""
+    states = _with_new_keys(states, rng_key, rekey)
+    # Arrays in the potential, template and transform (data, constants) go to every device.
+    shared, static = eqx.partition((potential, template, transform), eqx.is_array)
+    chains, replicated = jax.sharding.PartitionSpec("chains"), jax.sharding.PartitionSpec()
+
+    def local(states, chain_ids, shared, n_iter, adapting, collect):
+        potential, template, transform = eqx.combine(shared, static)
+        fn = lambda s, c: _one_chain_loop(
+            program, potential, template, s, n_iter, adapting, collect, c, transform
+        )
+        return _map_chains(fn, states, chain_ids)
+
+    return jax.shard_map(
+        local,
+        mesh=mesh,
+        in_specs=(chains, chains, replicated, replicated, replicated, replicated),
+        out_specs=chains,
+        # The chains share nothing (no collectives), so the loop's fresh buffers need no
+        # varying-axis annotations.
+        check_vma=False,
+    )(states, chain_ids, shared, n_iter, adapting, collect)
 
 
 def _map_chains(fn: Callable, *xs: Any) -> Any:
@@ -935,7 +973,10 @@ class MCMC:
         adaptation = self._adaptation(template)
         method = "vectorized" if adaptation.ensemble else self.chain_method
         kernel = self.sampler
-        if method == "vectorized" and self.num_chains > 1:
+        per_device = self.num_chains // max(jax.device_count(), 1)
+        if (method == "vectorized" and self.num_chains > 1) or (
+            method == "parallel" and per_device > 1 and not traced
+        ):
             kernel = kernel.vectorized()
         program = _Program(
             kernel,
@@ -952,12 +993,14 @@ class MCMC:
         if progress is not None:
             progress.start(n_iter, desc)
         try:
-            if method == "parallel" and (traced or jax.local_device_count() < self.num_chains):
+            n_dev = jax.device_count()
+            if method == "parallel" and (traced or self.num_chains % n_dev):
                 if not traced:
                     warnings.warn(
-                        f"chain_method='parallel' needs one device per chain, but there are "
-                        f"{jax.local_device_count()} devices for {self.num_chains} chains; "
-                        "running the chains sequentially instead.",
+                        f"chain_method='parallel' shards the chains evenly over the devices, "
+                        f"but {self.num_chains} chains do not divide among {n_dev} devices; "
+                        "running the chains sequentially instead. Fix: a multiple of "
+                        f"{n_dev} chains.",
                         UserWarning,
                         stacklevel=4,
                     )
@@ -967,13 +1010,16 @@ class MCMC:
                 chain_ids = np.arange(self.num_chains, dtype=np.int32)
                 out = _loop_vectorized(program, potential, template, states, chain_ids, *run_args)
             elif method == "parallel":
-                states = _rekey_jit(states, rng_key, rekey)
-                fn = jax.pmap(
-                    lambda s, c: _one_chain_loop(
-                        program, potential, template, s, n, flag, collect, c, transform
-                    ),
+                mesh = jax.make_mesh(
+                    (n_dev,),
+                    ("chains",),
+                    axis_types=(jax.sharding.AxisType.Auto,),
+                    devices=jax.devices(),
                 )
-                out = fn(states, np.arange(self.num_chains, dtype=np.int32))
+                chain_ids = np.arange(self.num_chains, dtype=np.int32)
+                out = _loop_sharded(
+                    program, potential, template, states, chain_ids, *run_args, mesh=mesh
+                )
             else:
                 outs = [
                     _loop_single(program, potential, template, states, np.int32(c), *run_args)
