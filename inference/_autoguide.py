@@ -73,10 +73,12 @@ class _Site(eqx.Module):
     support: Any
 
 
-def _latent_sites(tr: Trace, who: str) -> list[_Site]:
+def _latent_sites(
+    tr: Trace, who: str, keep: Callable[[str], bool] = lambda name: True
+) -> list[_Site]:
     out = []
     for name, site in tr.items():
-        if not (isinstance(site, Sample) and not site.is_observed):
+        if not (isinstance(site, Sample) and not site.is_observed) or not keep(name):
             continue
         if site.fn.is_discrete:
             raise ValueError(
@@ -143,9 +145,7 @@ class AutoGuide(eqx.Module):
         tr = model_sites(self.model, args, kwargs, self.init_loc_fn, key)
         # Sites latent now but not when the guide was fitted (data left out for
         # prediction) have no params: they are the model's to sample.
-        return [
-            s for s in _latent_sites(tr, type(self).__name__) if has_param(self._marker(s.name))
-        ]
+        return _latent_sites(tr, type(self).__name__, lambda n: has_param(self._marker(n)))
 
     def _init_unconstrained(self, args, kwargs):
         """A function ``key -> {site: unconstrained init}`` for param ``init_fn``s."""

@@ -208,6 +208,14 @@ class Predictive(eqx.Module):
             samples = _guide_draws(
                 self.guide, self.params or {}, guide_key, self.num_samples, args, kwargs
             )
+        elif self.params:
+            # params= alone (NumPyro's `Predictive(guide, params=params)`): the model's
+            # param sites take these values in every row.
+            n = self.num_samples if not samples else _batch_size(samples, self.batch_ndims)[1]
+            samples = dict(samples)
+            for name, value in self.params.items():
+                if isinstance(value, jax.Array) and name not in samples:
+                    samples[name] = jnp.broadcast_to(value, (n,) + value.shape)
         if samples:
             batch_shape, n, flat = _flatten_batch(samples, self.batch_ndims)
             if self.num_samples is not None and self.num_samples != n:

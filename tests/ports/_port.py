@@ -43,6 +43,8 @@ IMPORTS = {
     "from numpyro.distributions import constraints": "from dists import constraints",
     "from numpyro.contrib.control_flow import scan": "from effects import scan",
     "from numpyro.contrib.control_flow import cond, scan": "from effects import cond, scan",
+    "from numpyro import optim": "from inference import optim",
+    "import numpyro.optim as optim": "from inference import optim",
 }
 # Prefix rules for ``from X import names`` lines.
 FROM_MODULES = {
@@ -50,6 +52,10 @@ FROM_MODULES = {
     "numpyro.infer.util": "inference",
     "numpyro.infer.hmc": "inference",
     "numpyro.infer.initialization": "inference",
+    "numpyro.infer.autoguide": "inference.autoguide",
+    "numpyro.infer.svi": "inference",
+    "numpyro.infer.elbo": "inference",
+    "numpyro.optim": "inference.optim",
     "numpyro.diagnostics": "inference",
     "numpyro.util": "inference",
     "numpyro.distributions": "dists",
