@@ -30,7 +30,7 @@ from jaxtyping import Array, PRNGKeyArray
 
 from dists import kl_divergence
 from effects import AbstractSite, Effect, Handler, Param, Sample, perform, run
-from handlers import Trace, replay, seed, trace
+from handlers import Replay, Trace, seed, trace
 
 
 class HasParam(Effect):
@@ -128,7 +128,7 @@ def get_traces(
     k_guide, k_model = jax.random.split(key)
     values = ParamValues(dict(params))
     _, (_, _, guide_tr) = run(guide, values >> seed(k_guide) >> trace())(*args, **kwargs)
-    pipe = replay(trace=guide_tr) >> values >> seed(k_model) >> trace()
+    pipe = Replay(guide_tr) >> values >> seed(k_model) >> trace()
     _, (_, _, _, model_tr) = run(model, pipe)(*args, **kwargs)
     check_traces(model_tr, guide_tr)
     return model_tr, guide_tr
@@ -143,7 +143,11 @@ def _log_density(tr: Trace) -> Array:
 
 
 def _score_sites(guide_tr: Trace) -> list[Sample]:
-    return [s for s in guide_tr.sites if _is_latent(s) and not s.fn.has_rsample]
+    return [
+        s
+        for s in guide_tr.sites
+        if isinstance(s, Sample) and not s.is_observed and not s.fn.has_rsample
+    ]
 
 
 def _surrogate(x: Array) -> Array:
