@@ -474,6 +474,14 @@ def _loop_sharded(
     """The chains sharded over the devices of ``mesh`` (axis ``"chains"``) with
     ``jax.shard_map``, vectorised within each device: one program for any device count."""
     states = _with_new_keys(states, rng_key, rekey)
+    return _sharded(
+        program, potential, template, states, chain_ids, n_iter, adapting, collect, transform, mesh
+    )
+
+
+def _sharded(
+    program, potential, template, states, chain_ids, n_iter, adapting, collect, transform, mesh
+):
     # Arrays in the potential, template and transform (data, constants) go to every device.
     shared, static = eqx.partition((potential, template, transform), eqx.is_array)
     chains, replicated = jax.sharding.PartitionSpec("chains"), jax.sharding.PartitionSpec()
@@ -494,6 +502,77 @@ def _loop_sharded(
         # varying-axis annotations.
         check_vma=False,
     )(states, chain_ids, shared, n_iter, adapting, collect)
+
+
+def _raw_keys(states: ChainState) -> tuple[ChainState, str | None]:
+    """``states`` with typed keys as their raw words (what crosses processes), and the
+    key implementation to wrap them back with (``None``: already raw)."""
+    key = states.rng_key
+    if not jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return states, None
+    impl = str(jax.random.key_impl(key))
+    return eqx.tree_at(lambda s: s.rng_key, states, jax.random.key_data(key)), impl
+
+
+def _typed_keys(states: ChainState, impl: str | None) -> ChainState:
+    if impl is None:
+        return states
+    keys = jax.random.wrap_key_data(states.rng_key, impl=impl)
+    return eqx.tree_at(lambda s: s.rng_key, states, keys)
+
+
+def _loop_across_processes(program, potential, template, states, chain_ids, run_args, mesh):
+    """The sharded loop after ``jax.distributed.initialize``: every process computed the
+    same initial states; each hands its own chains' rows to the devices it holds, the
+    loop runs on the devices of all processes, and every process gathers the results."""
+    from jax.experimental import multihost_utils
+
+    rng_key, rekey, n_iter, adapting, collect, transform = run_args
+    states, impl = _raw_keys(_rekey_jit(states, rng_key, rekey))
+    by_chain = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chains"))
+    everywhere = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+
+    def mine(x):
+        x = np.asarray(x)
+        index = list(by_chain.addressable_devices_indices_map(x.shape).values())
+        start = min(i[0].start or 0 for i in index)
+        stop = max(x.shape[0] if i[0].stop is None else i[0].stop for i in index)
+        return jax.make_array_from_process_local_data(by_chain, x[start:stop], x.shape)
+
+    def replicated(x):
+        return jax.make_array_from_process_local_data(everywhere, np.asarray(x), np.shape(x))
+
+    shared, static = eqx.partition((potential, template, transform), eqx.is_array)
+    out = _loop_global(
+        program,
+        static,
+        jax.tree.map(replicated, shared),
+        jax.tree.map(mine, states),
+        mine(chain_ids),
+        n_iter,
+        adapting,
+        collect,
+        impl=impl,
+        mesh=mesh,
+    )
+    gather = lambda x: jnp.asarray(multihost_utils.process_allgather(x, tiled=True))
+    new_states, z, info = jax.tree.map(gather, out)
+    return _typed_keys(new_states, impl), z, info
+
+
+@eqx.filter_jit
+def _loop_global(
+    program, static, shared, raw_states, chain_ids, n_iter, adapting, collect, *, impl, mesh
+):
+    potential, template, transform = eqx.combine(shared, static)
+    states = _typed_keys(raw_states, impl)
+    new_states, z, info = _sharded(
+        program, potential, template, states, chain_ids, n_iter, adapting, collect, transform, mesh
+    )
+    return _raw_keys(new_states)[0], z, info
+
+
+_rekey_jit = eqx.filter_jit(_with_new_keys)
 
 
 def _map_chains(fn: Callable, *xs: Any) -> Any:
@@ -731,9 +810,12 @@ class MCMC:
         thinning: keep every ``thinning``-th draw.
         postprocess_fn: for a ``potential_fn`` kernel, a function applied to each draw
             (unconstrained position) to give the samples (NumPyro's argument).
-        chain_method: ``"sequential"``, ``"vectorized"`` (``vmap``) or ``"parallel"``
-            (one chain per device; falls back to sequential with a warning when there are
-            fewer devices than chains).
+        chain_method: ``"sequential"``, ``"vectorized"`` (``vmap``) or ``"parallel"``:
+            the chains sharded evenly over all devices (``jax.make_mesh`` and
+            ``jax.shard_map``), vectorised within each device; after
+            ``jax.distributed.initialize`` the devices of every process, each process
+            running its own chains and gathering all of them at the end. Falls back to
+            sequential with a warning when the chains do not divide among the devices.
         progress_bar: show a tqdm bar; by default only when stderr is a terminal.
         jit_model_args: which model arguments are traced (see :class:`ModelArgs`): by
             default (``None``) JAX arrays are traced, so new JAX-array data of the same
@@ -1017,9 +1099,14 @@ class MCMC:
                     devices=jax.devices(),
                 )
                 chain_ids = np.arange(self.num_chains, dtype=np.int32)
-                out = _loop_sharded(
-                    program, potential, template, states, chain_ids, *run_args, mesh=mesh
-                )
+                if jax.process_count() > 1:
+                    out = _loop_across_processes(
+                        program, potential, template, states, chain_ids, run_args, mesh
+                    )
+                else:
+                    out = _loop_sharded(
+                        program, potential, template, states, chain_ids, *run_args, mesh=mesh
+                    )
             else:
                 outs = [
                     _loop_single(program, potential, template, states, np.int32(c), *run_args)
