@@ -482,7 +482,7 @@ def rhat_from_moments(
     Example:
         >>> import numpy as np
         >>> x = np.random.default_rng(0).normal(size=(4, 500))
-        >>> r = rhat_from_moments([500] * 4, x.mean(1), x.var(1, ddof=1))
+        >>> r = rhat_from_moments(np.full(4, 500), x.mean(1), x.var(1, ddof=1))
         >>> bool(abs(r - 1) < 0.01)
         True
     """
@@ -509,7 +509,7 @@ def nested_rhat_from_moments(
     Example:
         >>> import numpy as np
         >>> x = np.random.default_rng(0).normal(size=(8, 50))
-        >>> r = nested_rhat_from_moments([50] * 8, x.mean(1), x.var(1, ddof=1), 4)
+        >>> r = nested_rhat_from_moments(np.full(8, 50), x.mean(1), x.var(1, ddof=1), 4)
         >>> bool(abs(r - 1) < 0.05)
         True
     """

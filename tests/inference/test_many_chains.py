@@ -253,3 +253,55 @@ def test_streaming_a_model_keeps_constrained_values():
     mean = float(np.exp(0.125))  # E[LogNormal(0, 0.5)]
     se = float(np.std(np.asarray(m.mean), ddof=1) / np.sqrt(32))
     assert abs(float(np.mean(m.mean)) - mean) < 4 * se
+
+
+# --- compilation -------------------------------------------------------------------------------
+
+
+def _count_compiles(fn):
+    import logging
+    import warnings
+
+    compiled = []
+
+    class Counter(logging.Handler):
+        def emit(self, record):
+            if record.getMessage().startswith("Compiling"):
+                compiled.append(record.getMessage().split(" with ")[0])
+
+    counter, logger = Counter(), logging.getLogger("jax")
+    logger.addHandler(counter)
+    try:
+        with jax.log_compiles(True), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fn()
+    finally:
+        logger.removeHandler(counter)
+    return compiled
+
+
+@pytest.mark.parametrize("kernel", [RandomWalk, ChEES])
+def test_a_second_run_with_new_data_does_not_compile(kernel):
+    import dists as D
+    from effects import plate, sample
+
+    def model(y):
+        mu = sample("mu", D.Normal(0.0, 5.0))
+        with plate("N", y.shape[0]):
+            sample("y", D.Normal(mu, 1.0), obs=y)
+
+    def run(key, y):
+        m = MCMC(
+            kernel(model),
+            num_warmup=20,
+            num_samples=20,
+            num_chains=4,
+            chain_method="vectorized",
+            progress_bar=False,
+        )
+        m.run(key, y)
+
+    y1, y2 = jnp.array([0.1, 0.5, -0.3]), jnp.array([1.1, 1.5, 0.7])
+    k1, k2 = jax.random.key(0), jax.random.key(1)
+    assert len(_count_compiles(lambda: run(k1, y1))) > 0
+    assert _count_compiles(lambda: run(k2, y2)) == []
