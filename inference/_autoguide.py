@@ -663,17 +663,17 @@ class AutoGuideList(eqx.Module):
 
     ``append`` returns a new list (it is immutable). A part may be an autoguide or a
     hand-written guide; the model's sites covered by one part should be hidden from the
-    others (e.g. ``AutoNormal(block(model, hide=["z"]))``).
+    others, as in NumPyro: ``AutoNormal(block(seed(model, 0), hide=["z"]))`` (the seed sits
+    inside the block, which hides its sites from every handler outside it).
 
     Example:
         >>> import jax, dists as D
         >>> from effects import sample
-        >>> from handlers import block
+        >>> from handlers import block, seed, trace
         >>> def model():
         ...     sample("a", D.Normal(0.0, 1.0)); sample("b", D.Normal(0.0, 1.0))
-        >>> guide = AutoGuideList(model).append(AutoNormal(block(model, hide=["b"])))
-        >>> guide = guide.append(AutoDelta(block(model, hide=["a"])))
-        >>> from handlers import seed, trace
+        >>> guide = AutoGuideList(model).append(AutoNormal(block(seed(model, 0), hide=["b"])))
+        >>> guide = guide.append(AutoDelta(block(seed(model, 0), hide=["a"])))
         >>> sorted(n for n in trace(seed(guide, 0)).get_trace() if "auto" not in n)
         ['a', 'b']
     """

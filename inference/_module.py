@@ -85,7 +85,7 @@ def random_eqx_module(
         ...     return random_eqx_module("net", net, {"weight": D.Normal(0.0, 1.0)})
         >>> tr = trace(seed(model, 0)).get_trace()
         >>> [n for n in tr]
-        ['net.weight', 'net']
+        ['net', 'net.weight']
     """
     _check(name, module, "random_eqx_module")
     params, static = eqx.partition(module, filter_spec)
