@@ -62,6 +62,7 @@ from ._summary import print_summary as _print_summary
 from ._validation import raise_violations, violation_message
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
+_MAX_BARS = 16  # more chains than this share one progress bar
 
 
 class _StreamTransform(eqx.Module):
@@ -371,8 +372,8 @@ def _ensemble_loop(
                 (i % tick == 0) | (i == n_iter - 1),
                 lambda: jax.debug.callback(
                     program.progress.update,
-                    chain_ids,
-                    jnp.broadcast_to(i + 1, chain_ids.shape),
+                    chain_ids[: _MAX_BARS + 1],
+                    jnp.broadcast_to(i + 1, chain_ids[: _MAX_BARS + 1].shape),
                     n_iter,
                     adapting,
                 ),
@@ -679,6 +680,11 @@ class _Progress:
             os.set_blocking(w, False)
             self._old_wakeup = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
             self._pipe = (r, w)
+        if self.num_chains > _MAX_BARS:
+            # Thousands of chains: one bar, following chain 0 (they move in step).
+            label = f"{desc} ({self.num_chains} chains)"
+            self.bars = {0: tqdm(total=total_by_chain, desc=label, leave=True, file=sys.stderr)}
+            return
         self.bars = {
             c: tqdm(
                 total=total_by_chain,

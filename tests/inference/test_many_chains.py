@@ -305,3 +305,19 @@ def test_a_second_run_with_new_data_does_not_compile(kernel):
     k1, k2 = jax.random.key(0), jax.random.key(1)
     assert len(_count_compiles(lambda: run(k1, y1))) > 0
     assert _count_compiles(lambda: run(k2, y2)) == []
+
+
+@pytest.mark.parametrize("kernel", [RandomWalk, ChEES])
+def test_many_chains_share_one_progress_bar(kernel, capsys):
+    mcmc = MCMC(
+        kernel(potential_fn=gaussian_potential),
+        num_warmup=10,
+        num_samples=10,
+        num_chains=32,
+        chain_method="vectorized",
+        progress_bar=True,
+    )
+    mcmc.run(jax.random.key(0), init_params={"z": jnp.zeros((32, 3))})
+    err = capsys.readouterr().err
+    assert "(32 chains)" in err and "10/10" in err
+    assert "chain 1" not in err
