@@ -180,12 +180,12 @@ def measure(name: str, run, chains: int, seconds: float) -> dict:
     return {"name": name, "chains": chains, "steps": steps, "seconds": elapsed, "rate": rate}
 
 
-def gpu_main(seconds: float) -> None:
+def gpu_main(seconds: float, rwm_chains: int, nuts_chains: int) -> None:
     print(f"device: {jax.devices()[0]}")
-    measure("Effax", effax_run, 1_000_000, seconds)
+    measure("Effax", effax_run, rwm_chains, seconds)
     try:
         program = _blackjax_program()
-        measure("BlackJAX", lambda c, s, k: blackjax_run(program, c, s, k), 1_000_000, seconds)
+        measure("BlackJAX", lambda c, s, k: blackjax_run(program, c, s, k), rwm_chains, seconds)
     except ImportError:
         print("BlackJAX not installed: skipped")
     # Vectorised NUTS: eight schools, 10^4 chains.
@@ -197,7 +197,7 @@ def gpu_main(seconds: float) -> None:
             NUTS(fx_eight_schools),
             num_warmup=200,
             num_samples=200,
-            num_chains=10_000,
+            num_chains=nuts_chains,
             chain_method="vectorized",
             progress_bar=False,
         )
@@ -206,7 +206,7 @@ def gpu_main(seconds: float) -> None:
         steps = int(np.sum(mcmc.get_extra_fields()["num_steps"]))
         elapsed = time.perf_counter() - t
         print(
-            f"NUTS eight schools, 10,000 chains, 200 + 200 draws (seed {seed}): "
+            f"NUTS eight schools, {nuts_chains:,} chains, 200 + 200 draws (seed {seed}): "
             f"{elapsed:.1f} s (first includes compiling), {steps:,} sampling leapfrog "
             f"chain-steps",
             flush=True,
@@ -218,6 +218,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each timing")
     parser.add_argument("--chains", type=int, nargs="*", default=[1_000, 10_000, 100_000])
     parser.add_argument("--gpu", action="store_true", help="1e6-chain RWM and 1e4-chain NUTS")
+    parser.add_argument("--rwm-chains", type=int, default=1_000_000, help="with --gpu")
+    parser.add_argument("--nuts-chains", type=int, default=10_000, help="with --gpu")
     parser.add_argument("--no-blackjax", action="store_true")
     parser.add_argument("--no-numpy", action="store_true")
     args = parser.parse_args(argv)
@@ -227,7 +229,7 @@ def main(argv=None) -> None:
     )
     print(f"target: mean {MEAN:.4f}, variance {VAR:.4f}; proposal sd {SIGMA}")
     if args.gpu:
-        gpu_main(args.seconds)
+        gpu_main(args.seconds, args.rwm_chains, args.nuts_chains)
         return
     program = None
     if not args.no_blackjax:
