@@ -1,12 +1,17 @@
 """Inference: log densities, initialisation, MCMC kernels and driver, Predictive,
 diagnostics and ArviZ export."""
 
-# --- kernels (HMC/NUTS/adaptation) ---
-# --- diagnostics / summary / arviz ---
+# Kernels follow one protocol (MCMCKernel: init/step; Adaptation: init/step/params/final):
+# NUTS, HMC, RandomWalk, ChEES and a user's own; nuts_kernel/hmc_kernel are the pure
+# transitions on flat positions that NUTS and HMC wrap.
 from ._adaptation import (
     AdaptState as AdaptState,
     HMCParams as HMCParams,
     WindowAdaptation as WindowAdaptation,
+    adapt_final as adapt_final,
+    adapt_init as adapt_init,
+    adapt_update as adapt_update,
+    warmup_schedule as warmup_schedule,
 )
 from ._arviz import from_samples as from_samples, to_arviz as to_arviz
 from ._chees import (
@@ -40,7 +45,12 @@ from ._functional import (
     fori_collect as fori_collect,
     hmc as hmc,
 )
-from ._hmc import HMCInfo as HMCInfo, HMCState as HMCState
+from ._hmc import (
+    HMCInfo as HMCInfo,
+    HMCState as HMCState,
+    hmc_init as hmc_init,
+    hmc_kernel as hmc_kernel,
+)
 from ._init import (
     InitStrategy as InitStrategy,
     ModelInfo as ModelInfo,
@@ -69,7 +79,12 @@ from ._log_density import (
 )
 from ._mcmc import MCMC as MCMC, ChainState as ChainState
 from ._model_args import ModelArgs as ModelArgs, TracedArgumentError as TracedArgumentError
-from ._nuts import NUTSInfo as NUTSInfo, NUTSState as NUTSState
+from ._nuts import (
+    NUTSInfo as NUTSInfo,
+    NUTSState as NUTSState,
+    nuts_init as nuts_init,
+    nuts_kernel as nuts_kernel,
+)
 from ._predictive import Predictive as Predictive, log_likelihood as log_likelihood
 from ._protocol import (
     Adaptation as Adaptation,
