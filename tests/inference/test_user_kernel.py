@@ -110,8 +110,8 @@ POST_SD = {"mu": 1 / np.sqrt(_PREC), "log_s": 0.5}
 def test_user_mala_runs_through_mcmc(chain_method, capsys):
     mcmc = MCMC(
         MALA(model),
-        num_warmup=400,
-        num_samples=2000,
+        num_warmup=300,
+        num_samples=1200,
         num_chains=4,
         thinning=2,
         chain_method=chain_method,
@@ -122,8 +122,8 @@ def test_user_mala_runs_through_mcmc(chain_method, capsys):
     assert "warmup" in err and "sample" in err  # the bar is fed from inside the loop
 
     samples = mcmc.get_samples(group_by_chain=True)
-    assert samples["mu"].shape == (4, 1000)  # thinned: every 2nd of 2000
-    assert mcmc.get_samples()["mu"].shape == (4000,)
+    assert samples["mu"].shape == (4, 600)  # thinned: every 2nd of 1200
+    assert mcmc.get_samples()["mu"].shape == (2400,)
     extra = mcmc.get_extra_fields(group_by_chain=True)
     # The scalar statistics of MALAInfo are kept per draw, the proposal vector is not.
     assert set(extra) == {"accept_prob", "is_accepted", "potential_energy"}
@@ -142,7 +142,7 @@ def test_user_mala_runs_through_mcmc(chain_method, capsys):
     assert "mu" in out and "log_s" in out and "r_hat" in out
 
     idata = to_arviz(mcmc)
-    assert idata.posterior["mu"].shape == (4, 1000)
+    assert idata.posterior["mu"].shape == (4, 600)
     assert "acceptance_rate" in idata.sample_stats
     assert "lp" in idata.sample_stats
     assert "y" in idata.observed_data
