@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from effects import Sample, run
+from effects import Handled, Sample, run
 from handlers import seed, substitute, trace
 
 from ._model_args import ModelArgs, explain_traced_args
@@ -208,14 +208,6 @@ class Predictive(eqx.Module):
             samples = _guide_draws(
                 self.guide, self.params or {}, guide_key, self.num_samples, args, kwargs
             )
-        elif self.params:
-            # params= alone (NumPyro's `Predictive(guide, params=params)`): the model's
-            # param sites take these values in every row.
-            n = self.num_samples if not samples else _batch_size(samples, self.batch_ndims)[1]
-            samples = dict(samples)
-            for name, value in self.params.items():
-                if isinstance(value, jax.Array) and name not in samples:
-                    samples[name] = jnp.broadcast_to(value, (n,) + value.shape)
         if samples:
             batch_shape, n, flat = _flatten_batch(samples, self.batch_ndims)
             if self.num_samples is not None and self.num_samples != n:
@@ -230,6 +222,12 @@ class Predictive(eqx.Module):
         keys = jax.random.split(rng_key, n)
         margs = ModelArgs.of(args, kwargs)
         model = self.model
+        if self.params:
+            # The model's param sites (an Equinox module's leaves included) take the learnt
+            # values, as in NumPyro's `Predictive(model_or_guide, params=params)`.
+            from ._elbo import ParamValues
+
+            model = Handled(model, ParamValues(dict(self.params)))
 
         def rerun(m):
             draw = {k: v[0] for k, v in flat.items()}
@@ -260,14 +258,7 @@ def _guide_program(guide, margs, params, keys):
 
 def _guide_draws(guide, params, key, n, args, kwargs):
     """``n`` draws of the guide's latent sites at ``params`` (one compiled program)."""
-    draws = _guide_program(
-        guide, ModelArgs.of(args, kwargs), dict(params), jax.random.split(key, n)
-    )
-    # The model's own params (if any) take the learnt values too, as in NumPyro.
-    for name, value in params.items():
-        if isinstance(value, jax.Array) and name not in draws:
-            draws[name] = jnp.broadcast_to(value, (n,) + value.shape)
-    return draws
+    return _guide_program(guide, ModelArgs.of(args, kwargs), dict(params), jax.random.split(key, n))
 
 
 def _observed_log_densities(model: Callable, margs: ModelArgs, draw: dict) -> dict[str, Array]:

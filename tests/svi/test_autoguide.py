@@ -261,6 +261,9 @@ def test_eqx_module_params_are_optimised():
     params = svi.run(jax.random.key(0), 800, t, y, progress_bar=False).params
     np.testing.assert_allclose(jnp.ravel(params["net"].weight), [1.0, -2.0], atol=0.05)
     np.testing.assert_allclose(jnp.ravel(params["net"].bias), [0.5], atol=0.05)
+    # Predictive runs the model with the learnt weights (a pytree param), not the initial.
+    pred = Predictive(model, params=params, num_samples=2)(jax.random.key(1), t, None)
+    np.testing.assert_allclose(pred["y"].mean(0), np.asarray(y), atol=0.4)
 
 
 def test_random_eqx_module_puts_priors_on_chosen_leaves():
