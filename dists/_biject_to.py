@@ -21,6 +21,7 @@ from ._matrix_transforms import (
     PositiveDefiniteTransform,
 )
 from ._transforms import ComposeTransform, IndependentTransform, Transform
+from ._util import promote_value
 from ._vector_transforms import OrderedTransform, StickBreakingTransform
 
 
@@ -76,13 +77,9 @@ def biject_to(constraint: C.Constraint) -> Transform:
     if t is C._UnitInterval:
         return SigmoidTransform()
     if t in (C._Interval, C._OpenInterval):
+        lo, hi = promote_value(c.lower_bound, c.upper_bound)
         return ComposeTransform(
-            [
-                SigmoidTransform(),
-                AffineTransform(
-                    c.lower_bound, c.upper_bound - c.lower_bound, domain=C.unit_interval
-                ),
-            ]
+            [SigmoidTransform(), AffineTransform(lo, hi - lo, domain=C.unit_interval)]
         )
     if t is C._Simplex:
         return StickBreakingTransform()

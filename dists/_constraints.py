@@ -15,6 +15,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from ._typing import Array, ArrayLike
+from ._util import promote_shapes
 
 
 class Constraint(eqx.Module):
@@ -46,10 +47,13 @@ class Constraint(eqx.Module):
 
 
 def _alike(x: ArrayLike, *bounds: ArrayLike) -> list[Array]:
-    """``x`` and its ``bounds`` in one dtype for comparing, cast explicitly (strict
-    promotion mixes none). A floating ``x`` sets it: bounds are constants, perhaps built
-    while 64-bit types were on. An integer ``x`` against a floating bound compares as the
-    default float; against integer bounds, in its own dtype."""
+    """``x`` and its ``bounds`` in one dtype and one rank for comparing, cast and
+    left-padded with size-1 dims explicitly (strict promotion mixes no dtypes, and
+    rank-promotion errors refuse a value of another rank than its bounds).
+
+    A floating ``x`` sets the dtype: bounds are constants, perhaps built while 64-bit
+    types were on. An integer ``x`` against a floating bound compares as the default
+    float; against integer bounds, in its own dtype."""
     x = jnp.asarray(x)
     out = [jnp.asarray(b) for b in bounds]
     if jnp.issubdtype(x.dtype, jnp.inexact):
@@ -58,13 +62,13 @@ def _alike(x: ArrayLike, *bounds: ArrayLike) -> list[Array]:
         target = jnp.result_type(float)
     else:
         target = x.dtype
-    return [a if a.dtype == target else a.astype(target) for a in (x, *out)]
+    return list(promote_shapes(*(a if a.dtype == target else a.astype(target) for a in (x, *out))))
 
 
 class _Real(Constraint):
     def __call__(self, x):
-        x = jnp.asarray(x)
-        return (x == x) & (x != jnp.inf) & (x != -jnp.inf)
+        # Not NaN and not infinite (integers always are finite).
+        return jnp.isfinite(jnp.asarray(x))
 
 
 class _Boolean(Constraint):
@@ -136,7 +140,8 @@ class _Interval(Constraint):
         return (x >= lo) & (x <= hi)
 
     def feasible_like(self, prototype):
-        mid = (self.lower_bound + self.upper_bound) / 2
+        lo, hi = promote_shapes(self.lower_bound, self.upper_bound)
+        mid = (lo + hi) / 2
         return jnp.broadcast_to(mid, jnp.shape(prototype)).astype(jnp.result_type(prototype))
 
 

@@ -20,7 +20,7 @@ from jax.scipy.special import expit, logit, ndtr, ndtri
 from . import _constraints as C
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import softplus
+from ._util import promote_value, softplus
 
 EULER_GAMMA = 0.5772156649015329
 _LOG_2PI = math.log(2 * math.pi)
@@ -55,12 +55,13 @@ class HalfNormal(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.scale.dtype)
-        return self.scale * jnp.abs(eps)
+        eps, scale = promote_value(eps, self.scale)
+        return scale * jnp.abs(eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = value / self.scale
-        lp = -0.5 * z**2 - jnp.log(self.scale) + 0.5 * math.log(2 / math.pi)
+        value, scale = promote_value(self._check_sample(value), self.scale)
+        z = value / scale
+        lp = -0.5 * z**2 - jnp.log(scale) + 0.5 * math.log(2 / math.pi)
         return _outside_to_neg_inf(value >= 0, lp)
 
     @property
@@ -75,10 +76,12 @@ class HalfNormal(Distribution):
         return 0.5 * math.log(math.pi / 2) + 0.5 + jnp.log(self.scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return jnp.clip(2 * ndtr(jnp.asarray(value) / self.scale) - 1, 0.0, 1.0)
+        value, scale = promote_value(value, self.scale)
+        return jnp.clip(2 * ndtr(value / scale) - 1, 0.0, 1.0)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.scale * ndtri((1 + jnp.asarray(q)) / 2)
+        q, scale = promote_value(q, self.scale)
+        return scale * ndtri((1 + q) / 2)
 
 
 class LogNormal(Distribution):
@@ -108,13 +111,14 @@ class LogNormal(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
-        return jnp.exp(self.loc + self.scale * eps)
+        eps, loc, scale = promote_value(eps, self.loc, self.scale)
+        return jnp.exp(loc + scale * eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
+        value, loc, scale = promote_value(self._check_sample(value), self.loc, self.scale)
         log_x = jnp.log(value)
-        z = (log_x - self.loc) / self.scale
-        lp = -0.5 * z**2 - jnp.log(self.scale) - 0.5 * _LOG_2PI - log_x
+        z = (log_x - loc) / scale
+        lp = -0.5 * z**2 - jnp.log(scale) - 0.5 * _LOG_2PI - log_x
         return _outside_to_neg_inf(value > 0, lp)
 
     @property
@@ -129,10 +133,12 @@ class LogNormal(Distribution):
         return self.loc + 0.5 + 0.5 * _LOG_2PI + jnp.log(self.scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return ndtr((jnp.log(jnp.asarray(value)) - self.loc) / self.scale)
+        value, loc, scale = promote_value(value, self.loc, self.scale)
+        return ndtr((jnp.log(value) - loc) / scale)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return jnp.exp(self.loc + self.scale * ndtri(q))
+        q, loc, scale = promote_value(q, self.loc, self.scale)
+        return jnp.exp(loc + scale * ndtri(q))
 
 
 class Cauchy(Distribution):
@@ -164,12 +170,13 @@ class Cauchy(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.cauchy(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
-        return self.loc + self.scale * eps
+        eps, loc, scale = promote_value(eps, self.loc, self.scale)
+        return loc + scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        return -math.log(math.pi) - jnp.log(self.scale) - jnp.log1p(z**2)
+        value, loc, scale = promote_value(self._check_sample(value), self.loc, self.scale)
+        z = (value - loc) / scale
+        return -math.log(math.pi) - jnp.log(scale) - jnp.log1p(z**2)
 
     @property
     def mean(self) -> Array:
@@ -183,11 +190,13 @@ class Cauchy(Distribution):
         return math.log(4 * math.pi) + jnp.log(self.scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = (jnp.asarray(value) - self.loc) / self.scale
+        value, loc, scale = promote_value(value, self.loc, self.scale)
+        z = (value - loc) / scale
         return 0.5 + jnp.arctan(z) / math.pi
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.loc + self.scale * jnp.tan(math.pi * (jnp.asarray(q) - 0.5))
+        q, loc, scale = promote_value(q, self.loc, self.scale)
+        return loc + scale * jnp.tan(math.pi * (q - 0.5))
 
 
 class HalfCauchy(Distribution):
@@ -215,12 +224,13 @@ class HalfCauchy(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.cauchy(key, tuple(sample_shape) + self.batch_shape, self.scale.dtype)
-        return self.scale * jnp.abs(eps)
+        eps, scale = promote_value(eps, self.scale)
+        return scale * jnp.abs(eps)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = value / self.scale
-        lp = math.log(2 / math.pi) - jnp.log(self.scale) - jnp.log1p(z**2)
+        value, scale = promote_value(self._check_sample(value), self.scale)
+        z = value / scale
+        lp = math.log(2 / math.pi) - jnp.log(scale) - jnp.log1p(z**2)
         return _outside_to_neg_inf(value >= 0, lp)
 
     @property
@@ -235,11 +245,13 @@ class HalfCauchy(Distribution):
         return math.log(2 * math.pi) + jnp.log(self.scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = jnp.maximum(jnp.asarray(value), 0) / self.scale
+        value, scale = promote_value(value, self.scale)
+        z = jnp.maximum(value, 0) / scale
         return 2 * jnp.arctan(z) / math.pi
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.scale * jnp.tan(0.5 * math.pi * jnp.asarray(q))
+        q, scale = promote_value(q, self.scale)
+        return scale * jnp.tan(0.5 * math.pi * q)
 
 
 class Laplace(Distribution):
@@ -269,12 +281,13 @@ class Laplace(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.laplace(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
-        return self.loc + self.scale * eps
+        eps, loc, scale = promote_value(eps, self.loc, self.scale)
+        return loc + scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        return -jnp.abs(z) - jnp.log(2 * self.scale)
+        value, loc, scale = promote_value(self._check_sample(value), self.loc, self.scale)
+        z = (value - loc) / scale
+        return -jnp.abs(z) - jnp.log(2 * scale)
 
     @property
     def mean(self) -> Array:
@@ -288,12 +301,14 @@ class Laplace(Distribution):
         return 1 + jnp.log(2 * self.scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = (jnp.asarray(value) - self.loc) / self.scale
+        value, loc, scale = promote_value(value, self.loc, self.scale)
+        z = (value - loc) / scale
         return 0.5 - 0.5 * jnp.sign(z) * jnp.expm1(-jnp.abs(z))
 
     def icdf(self, q: ArrayLike) -> Array:
-        d = jnp.asarray(q) - 0.5
-        return self.loc - self.scale * jnp.sign(d) * jnp.log1p(-2 * jnp.abs(d))
+        q, loc, scale = promote_value(q, self.loc, self.scale)
+        d = q - 0.5
+        return loc - scale * jnp.sign(d) * jnp.log1p(-2 * jnp.abs(d))
 
 
 class AsymmetricLaplace(Distribution):
@@ -344,13 +359,18 @@ class AsymmetricLaplace(Distribution):
         # this density, so no branching on a uniform is needed.
         shape = (2,) + tuple(sample_shape) + self.batch_shape
         e = jax.random.exponential(key, shape, self.loc.dtype)
-        return self.loc + self.right_scale * e[0] - self.left_scale * e[1]
+        e0, e1, loc, left, right = promote_value(
+            e[0], e[1], self.loc, self.left_scale, self.right_scale
+        )
+        return loc + right * e0 - left * e1
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = jnp.asarray(value) - self.loc
-        side = jnp.where(z < 0, self.left_scale, self.right_scale)
-        return -jnp.abs(z) / side - jnp.log(self.left_scale + self.right_scale)
+        value, loc, left, right = promote_value(
+            self._check_sample(value), self.loc, self.left_scale, self.right_scale
+        )
+        z = value - loc
+        side = jnp.where(z < 0, left, right)
+        return -jnp.abs(z) / side - jnp.log(left + right)
 
     @property
     def mean(self) -> Array:
@@ -364,21 +384,20 @@ class AsymmetricLaplace(Distribution):
         return 1 + jnp.log(self.left_scale + self.right_scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = jnp.asarray(value) - self.loc
-        left, right = self.left_scale, self.right_scale
+        value, loc, left, right = promote_value(value, self.loc, self.left_scale, self.right_scale)
+        z = value - loc
         total = left + right
         below = left / total * jnp.exp(jnp.minimum(z, 0) / left)
         above = 1 - right / total * jnp.exp(-jnp.maximum(z, 0) / right)
         return jnp.where(z < 0, below, above)
 
     def icdf(self, q: ArrayLike) -> Array:
-        q = jnp.asarray(q)
-        left, right = self.left_scale, self.right_scale
+        q, loc, left, right = promote_value(q, self.loc, self.left_scale, self.right_scale)
         total = left + right
         p_left = left / total
         below = left * jnp.log(jnp.minimum(q, p_left) / p_left)
         above = -right * jnp.log((1 - jnp.maximum(q, p_left)) / (1 - p_left))
-        return self.loc + jnp.where(q < p_left, below, above)
+        return loc + jnp.where(q < p_left, below, above)
 
 
 class Logistic(Distribution):
@@ -408,12 +427,13 @@ class Logistic(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.logistic(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
-        return self.loc + self.scale * eps
+        eps, loc, scale = promote_value(eps, self.loc, self.scale)
+        return loc + scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        return -z - jnp.log(self.scale) - 2 * softplus(-z)
+        value, loc, scale = promote_value(self._check_sample(value), self.loc, self.scale)
+        z = (value - loc) / scale
+        return -z - jnp.log(scale) - 2 * softplus(-z)
 
     @property
     def mean(self) -> Array:
@@ -427,10 +447,12 @@ class Logistic(Distribution):
         return jnp.log(self.scale) + 2
 
     def cdf(self, value: ArrayLike) -> Array:
-        return expit((jnp.asarray(value) - self.loc) / self.scale)
+        value, loc, scale = promote_value(value, self.loc, self.scale)
+        return expit((value - loc) / scale)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.loc + self.scale * logit(q)
+        q, loc, scale = promote_value(q, self.loc, self.scale)
+        return loc + scale * logit(q)
 
 
 class Gumbel(Distribution):
@@ -460,12 +482,13 @@ class Gumbel(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.gumbel(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
-        return self.loc + self.scale * eps
+        eps, loc, scale = promote_value(eps, self.loc, self.scale)
+        return loc + scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        return -(z + jnp.exp(-z)) - jnp.log(self.scale)
+        value, loc, scale = promote_value(self._check_sample(value), self.loc, self.scale)
+        z = (value - loc) / scale
+        return -(z + jnp.exp(-z)) - jnp.log(scale)
 
     @property
     def mean(self) -> Array:
@@ -479,11 +502,13 @@ class Gumbel(Distribution):
         return jnp.log(self.scale) + EULER_GAMMA + 1
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = (jnp.asarray(value) - self.loc) / self.scale
+        value, loc, scale = promote_value(value, self.loc, self.scale)
+        z = (value - loc) / scale
         return jnp.exp(-jnp.exp(-z))
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.loc - self.scale * jnp.log(-jnp.log(q))
+        q, loc, scale = promote_value(q, self.loc, self.scale)
+        return loc - scale * jnp.log(-jnp.log(q))
 
 
 class Uniform(Distribution):
@@ -525,12 +550,13 @@ class Uniform(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         u = jax.random.uniform(key, tuple(sample_shape) + self.batch_shape, self.low.dtype)
-        return self.low + (self.high - self.low) * u
+        u, low, high = promote_value(u, self.low, self.high)
+        return low + (high - low) * u
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        lp = -jnp.log(self.high - self.low)
-        return _outside_to_neg_inf((value >= self.low) & (value <= self.high), lp)
+        value, low, high = promote_value(self._check_sample(value), self.low, self.high)
+        lp = -jnp.log(high - low)
+        return _outside_to_neg_inf((value >= low) & (value <= high), lp)
 
     @property
     def mean(self) -> Array:
@@ -544,10 +570,12 @@ class Uniform(Distribution):
         return jnp.log(self.high - self.low)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return jnp.clip((jnp.asarray(value) - self.low) / (self.high - self.low), 0.0, 1.0)
+        value, low, high = promote_value(value, self.low, self.high)
+        return jnp.clip((value - low) / (high - low), 0.0, 1.0)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.low + (self.high - self.low) * jnp.asarray(q)
+        q, low, high = promote_value(q, self.low, self.high)
+        return low + (high - low) * q
 
 
 class LogUniform(Distribution):
@@ -591,9 +619,11 @@ class LogUniform(Distribution):
         return self.icdf(u)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        lp = -jnp.log(value) - jnp.log(self._log_ratio())
-        return _outside_to_neg_inf((value >= self.low) & (value <= self.high), lp)
+        value, low, high, log_ratio = promote_value(
+            self._check_sample(value), self.low, self.high, self._log_ratio()
+        )
+        lp = -jnp.log(value) - jnp.log(log_ratio)
+        return _outside_to_neg_inf((value >= low) & (value <= high), lp)
 
     @property
     def mean(self) -> Array:
@@ -608,11 +638,13 @@ class LogUniform(Distribution):
         return 0.5 * (jnp.log(self.low) + jnp.log(self.high)) + jnp.log(self._log_ratio())
 
     def cdf(self, value: ArrayLike) -> Array:
-        frac = (jnp.log(jnp.asarray(value)) - jnp.log(self.low)) / self._log_ratio()
+        value, low, log_ratio = promote_value(value, self.low, self._log_ratio())
+        frac = (jnp.log(value) - jnp.log(low)) / log_ratio
         return jnp.clip(frac, 0.0, 1.0)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return jnp.exp(jnp.log(self.low) + jnp.asarray(q) * self._log_ratio())
+        q, low, log_ratio = promote_value(q, self.low, self._log_ratio())
+        return jnp.exp(jnp.log(low) + q * log_ratio)
 
 
 class Exponential(Distribution):
@@ -638,11 +670,12 @@ class Exponential(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
-        return jax.random.exponential(key, shape, self.rate.dtype) / self.rate
+        e, rate = promote_value(jax.random.exponential(key, shape, self.rate.dtype), self.rate)
+        return e / rate
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        return _outside_to_neg_inf(value >= 0, jnp.log(self.rate) - self.rate * value)
+        value, rate = promote_value(self._check_sample(value), self.rate)
+        return _outside_to_neg_inf(value >= 0, jnp.log(rate) - rate * value)
 
     @property
     def mean(self) -> Array:
@@ -656,7 +689,9 @@ class Exponential(Distribution):
         return 1 - jnp.log(self.rate)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return -jnp.expm1(-self.rate * jnp.maximum(jnp.asarray(value), 0))
+        value, rate = promote_value(value, self.rate)
+        return -jnp.expm1(-rate * jnp.maximum(value, 0))
 
     def icdf(self, q: ArrayLike) -> Array:
-        return -jnp.log1p(-jnp.asarray(q)) / self.rate
+        q, rate = promote_value(q, self.rate)
+        return -jnp.log1p(-q) / rate

@@ -36,7 +36,7 @@ from . import _constraints as C
 from ._continuous import EULER_GAMMA, _outside_to_neg_inf
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, log1mexp
+from ._util import as_float, log1mexp, promote_value
 
 _LOG_2PI = math.log(2 * math.pi)
 _circular = C.interval(-math.pi, math.pi)
@@ -81,18 +81,24 @@ class StudentT(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
-        return self.loc + self.scale * jax.random.t(key, self.df, shape, self.df.dtype)
+        # jax.random.t combines df with draws of the full shape by rank promotion, so df
+        # is broadcast to that shape first.
+        t = jax.random.t(key, jnp.broadcast_to(self.df, shape), shape, self.df.dtype)
+        t, loc, scale = promote_value(t, self.loc, self.scale)
+        return loc + scale * t
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        half = 0.5 * (self.df + 1)
+        value, df, loc, scale = promote_value(
+            self._check_sample(value), self.df, self.loc, self.scale
+        )
+        z = (value - loc) / scale
+        half = 0.5 * (df + 1)
         return (
             gammaln(half)
-            - gammaln(0.5 * self.df)
-            - 0.5 * jnp.log(self.df * math.pi)
-            - jnp.log(self.scale)
-            - half * jnp.log1p(z**2 / self.df)
+            - gammaln(0.5 * df)
+            - 0.5 * jnp.log(df * math.pi)
+            - jnp.log(scale)
+            - half * jnp.log1p(z**2 / df)
         )
 
     @property
@@ -114,9 +120,10 @@ class StudentT(Distribution):
         )
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = (jnp.asarray(value) - self.loc) / self.scale
+        value, df, loc, scale = promote_value(value, self.df, self.loc, self.scale)
+        z = (value - loc) / scale
         # P(|T| > |z|) is a regularised incomplete beta function of df / (df + z^2).
-        tail = 0.5 * betainc(0.5 * self.df, 0.5, self.df / (self.df + z**2))
+        tail = 0.5 * betainc(0.5 * df, 0.5, df / (df + z**2))
         return jnp.where(z > 0, 1 - tail, tail)
 
 
@@ -151,14 +158,13 @@ class Weibull(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         e = jax.random.exponential(key, shape, self.scale.dtype)
-        return self.scale * e ** (1 / self.concentration)
+        e, scale, k = promote_value(e, self.scale, self.concentration)
+        return scale * e ** (1 / k)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = self.concentration
-        value = jnp.asarray(value)
-        log_z = jnp.log(value) - jnp.log(self.scale)
-        lp = jnp.log(k) - jnp.log(self.scale) + (k - 1) * log_z - jnp.exp(k * log_z)
+        value, scale, k = promote_value(self._check_sample(value), self.scale, self.concentration)
+        log_z = jnp.log(value) - jnp.log(scale)
+        lp = jnp.log(k) - jnp.log(scale) + (k - 1) * log_z - jnp.exp(k * log_z)
         return _outside_to_neg_inf(value >= 0, lp)
 
     @property
@@ -175,11 +181,13 @@ class Weibull(Distribution):
         return EULER_GAMMA * (1 - 1 / k) + jnp.log(self.scale / k) + 1
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = jnp.maximum(jnp.asarray(value), 0) / self.scale
-        return -jnp.expm1(-(z**self.concentration))
+        value, scale, k = promote_value(value, self.scale, self.concentration)
+        z = jnp.maximum(value, 0) / scale
+        return -jnp.expm1(-(z**k))
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.scale * (-jnp.log1p(-jnp.asarray(q))) ** (1 / self.concentration)
+        q, scale, k = promote_value(q, self.scale, self.concentration)
+        return scale * (-jnp.log1p(-q)) ** (1 / k)
 
 
 class Pareto(Distribution):
@@ -212,16 +220,13 @@ class Pareto(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         e = jax.random.exponential(key, shape, self.scale.dtype)
-        return self.scale * jnp.exp(e / self.alpha)
+        e, scale, alpha = promote_value(e, self.scale, self.alpha)
+        return scale * jnp.exp(e / alpha)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        lp = (
-            jnp.log(self.alpha)
-            + self.alpha * jnp.log(self.scale)
-            - (self.alpha + 1) * jnp.log(value)
-        )
-        return _outside_to_neg_inf(value >= self.scale, lp)
+        value, scale, alpha = promote_value(self._check_sample(value), self.scale, self.alpha)
+        lp = jnp.log(alpha) + alpha * jnp.log(scale) - (alpha + 1) * jnp.log(value)
+        return _outside_to_neg_inf(value >= scale, lp)
 
     @property
     def mean(self) -> Array:
@@ -237,11 +242,13 @@ class Pareto(Distribution):
         return jnp.log(self.scale / self.alpha) + 1 + 1 / self.alpha
 
     def cdf(self, value: ArrayLike) -> Array:
-        value = jnp.maximum(jnp.asarray(value), self.scale)
-        return -jnp.expm1(self.alpha * (jnp.log(self.scale) - jnp.log(value)))
+        value, scale, alpha = promote_value(value, self.scale, self.alpha)
+        value = jnp.maximum(value, scale)
+        return -jnp.expm1(alpha * (jnp.log(scale) - jnp.log(value)))
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.scale * jnp.exp(-jnp.log1p(-jnp.asarray(q)) / self.alpha)
+        q, scale, alpha = promote_value(q, self.scale, self.alpha)
+        return scale * jnp.exp(-jnp.log1p(-q) / alpha)
 
 
 class Gamma(Distribution):
@@ -280,12 +287,11 @@ class Gamma(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         g = jax.random.gamma(key, self.concentration, shape, self.concentration.dtype)
-        return g / self.rate
+        g, rate = promote_value(g, self.rate)
+        return g / rate
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        a, b = self.concentration, self.rate
-        value = jnp.asarray(value)
+        value, a, b = promote_value(self._check_sample(value), self.concentration, self.rate)
         lp = xlogy(a - 1, value) + a * jnp.log(b) - b * value - gammaln(a)
         return _outside_to_neg_inf(value >= 0, lp)
 
@@ -302,7 +308,8 @@ class Gamma(Distribution):
         return a - jnp.log(self.rate) + gammaln(a) + (1 - a) * digamma(a)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return gammainc(self.concentration, self.rate * jnp.maximum(jnp.asarray(value), 0))
+        value, a, b = promote_value(value, self.concentration, self.rate)
+        return gammainc(a, b * jnp.maximum(value, 0))
 
 
 class InverseGamma(Distribution):
@@ -341,12 +348,11 @@ class InverseGamma(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         g = jax.random.gamma(key, self.concentration, shape, self.concentration.dtype)
-        return self.rate / g
+        g, rate = promote_value(g, self.rate)
+        return rate / g
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        a, b = self.concentration, self.rate
-        value = jnp.asarray(value)
+        value, a, b = promote_value(self._check_sample(value), self.concentration, self.rate)
         lp = a * jnp.log(b) - gammaln(a) - (a + 1) * jnp.log(value) - b / value
         return _outside_to_neg_inf(value > 0, lp)
 
@@ -365,7 +371,8 @@ class InverseGamma(Distribution):
         return a + jnp.log(self.rate) + gammaln(a) - (1 + a) * digamma(a)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return gammaincc(self.concentration, self.rate / jnp.asarray(value))
+        value, a, b = promote_value(value, self.concentration, self.rate)
+        return gammaincc(a, b / value)
 
 
 class Chi2(Distribution):
@@ -394,9 +401,8 @@ class Chi2(Distribution):
         return 2 * jax.random.gamma(key, 0.5 * self.df, shape, self.df.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        h = 0.5 * self.df
-        value = jnp.asarray(value)
+        value, df = promote_value(self._check_sample(value), self.df)
+        h = 0.5 * df
         lp = xlogy(h - 1, value) - 0.5 * value - h * math.log(2) - gammaln(h)
         return _outside_to_neg_inf(value >= 0, lp)
 
@@ -413,7 +419,8 @@ class Chi2(Distribution):
         return h + math.log(2) + gammaln(h) + (1 - h) * digamma(h)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return gammainc(0.5 * self.df, 0.5 * jnp.maximum(jnp.asarray(value), 0))
+        value, df = promote_value(value, self.df)
+        return gammainc(0.5 * df, 0.5 * jnp.maximum(value, 0))
 
 
 class Beta(Distribution):
@@ -453,9 +460,9 @@ class Beta(Distribution):
         return jax.random.beta(key, a, b, shape, a.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        a, b = self.concentration1, self.concentration0
-        value = jnp.asarray(value)
+        value, a, b = promote_value(
+            self._check_sample(value), self.concentration1, self.concentration0
+        )
         lp = xlogy(a - 1, value) + xlog1py(b - 1, -value) - betaln(a, b)
         return _outside_to_neg_inf((value >= 0) & (value <= 1), lp)
 
@@ -479,8 +486,8 @@ class Beta(Distribution):
         )
 
     def cdf(self, value: ArrayLike) -> Array:
-        x = jnp.clip(jnp.asarray(value), 0.0, 1.0)
-        return betainc(self.concentration1, self.concentration0, x)
+        value, a, b = promote_value(value, self.concentration1, self.concentration0)
+        return betainc(a, b, jnp.clip(value, 0.0, 1.0))
 
 
 class Kumaraswamy(Distribution):
@@ -520,9 +527,9 @@ class Kumaraswamy(Distribution):
         return self.icdf(u)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        a, b = self.concentration1, self.concentration0
-        value = jnp.asarray(value)
+        value, a, b = promote_value(
+            self._check_sample(value), self.concentration1, self.concentration0
+        )
         lp = jnp.log(a) + jnp.log(b) + xlogy(a - 1, value) + xlog1py(b - 1, -(value**a))
         return _outside_to_neg_inf((value >= 0) & (value <= 1), lp)
 
@@ -542,13 +549,15 @@ class Kumaraswamy(Distribution):
         return (1 - 1 / b) + (1 - 1 / a) * harmonic_b - jnp.log(a * b)
 
     def cdf(self, value: ArrayLike) -> Array:
-        x = jnp.clip(jnp.asarray(value), 0.0, 1.0)
-        return -jnp.expm1(self.concentration0 * jnp.log1p(-(x**self.concentration1)))
+        value, a, b = promote_value(value, self.concentration1, self.concentration0)
+        x = jnp.clip(value, 0.0, 1.0)
+        return -jnp.expm1(b * jnp.log1p(-(x**a)))
 
     def icdf(self, q: ArrayLike) -> Array:
+        q, a, b = promote_value(q, self.concentration1, self.concentration0)
         # 1 - (1 - q)^(1/b) computed with expm1/log1p so that small q keeps its precision.
-        t = -jnp.expm1(jnp.log1p(-jnp.asarray(q)) / self.concentration0)
-        return jnp.exp(jnp.log(t) / self.concentration1)
+        t = -jnp.expm1(jnp.log1p(-q) / b)
+        return jnp.exp(jnp.log(t) / a)
 
 
 def _von_mises_centred(key: PRNGKeyArray, kappa: Array, shape: Shape) -> Array:
@@ -643,13 +652,13 @@ class VonMises(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         theta = _von_mises_centred(key, self.concentration, shape)
-        return jnp.remainder(self.loc + theta + math.pi, 2 * math.pi) - math.pi
+        theta, loc = promote_value(theta, self.loc)
+        return jnp.remainder(loc + theta + math.pi, 2 * math.pi) - math.pi
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = self.concentration
+        value, loc, k = promote_value(self._check_sample(value), self.loc, self.concentration)
         # log I0(k) = log(i0e(k)) + k; folding the + k into cos - 1 avoids overflow.
-        return k * (jnp.cos(jnp.asarray(value) - self.loc) - 1) - _LOG_2PI - jnp.log(i0e(k))
+        return k * (jnp.cos(value - loc) - 1) - _LOG_2PI - jnp.log(i0e(k))
 
     @property
     def mean(self) -> Array:
@@ -765,8 +774,20 @@ class TruncatedNormal(Distribution):
         log_hi = log_ndtr(hi)
         return log_hi + log1mexp(log_ndtr(lo) - log_hi)
 
-    def _std_icdf(self, q: Array) -> Array:
+    def _promoted(self, x: ArrayLike) -> tuple[Array, Array, Array, Array | None, Array | None]:
+        """``x``, ``loc``, ``scale`` and the standardised bounds (``None`` where there is
+        none), in one dtype and rank (``promote_value``)."""
         a, b = self._std_bounds()
+        x, loc, scale, *bounds = promote_value(
+            x, self.loc, self.scale, *(t for t in (a, b) if t is not None)
+        )
+        given = iter(bounds)
+        a = None if a is None else next(given)
+        b = None if b is None else next(given)
+        return x, loc, scale, a, b
+
+    def _std_icdf(self, q: Array, a: Array | None, b: Array | None) -> Array:
+        """The standardised icdf at ``q``, given the standardised bounds of ``q``'s rank."""
         if a is None and b is None:
             return ndtri(q)
         if a is None:
@@ -797,20 +818,24 @@ class TruncatedNormal(Distribution):
         shape = tuple(sample_shape) + self.batch_shape
         dtype = self.loc.dtype
         u = jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny)
-        return self.loc + self.scale * self._std_icdf(u)
+        u, loc, scale, a, b = self._promoted(u)
+        return loc + scale * self._std_icdf(u, a, b)
 
     def _in_bounds(self, value: Array) -> Array:
+        value, *bounds = promote_value(value, *(t for t in (self.low, self.high) if t is not None))
+        given = iter(bounds)
         ok = jnp.ones(jnp.shape(value), bool)
         if self.low is not None:
-            ok = ok & (value >= self.low)
+            ok = ok & (value >= next(given))
         if self.high is not None:
-            ok = ok & (value <= self.high)
+            ok = ok & (value <= next(given))
         return ok
 
     def log_prob(self, value: ArrayLike) -> Array:
         value = self._check_sample(value)
-        z = (value - self.loc) / self.scale
-        lp = _log_normal_pdf(z) - jnp.log(self.scale) - self._log_mass()
+        x, loc, scale, log_mass = promote_value(value, self.loc, self.scale, self._log_mass())
+        z = (x - loc) / scale
+        lp = _log_normal_pdf(z) - jnp.log(scale) - log_mass
         return jnp.where(self._in_bounds(value), lp, -jnp.inf)
 
     @property
@@ -828,8 +853,8 @@ class TruncatedNormal(Distribution):
         return 0.5 * (_LOG_2PI + 1) + jnp.log(self.scale) + self._log_mass() + 0.5 * d2
 
     def cdf(self, value: ArrayLike) -> Array:
-        z = (jnp.asarray(value) - self.loc) / self.scale
-        a, b = self._std_bounds()
+        value, loc, scale, a, b = self._promoted(value)
+        z = (value - loc) / scale
         if a is None and b is None:
             return ndtr(z)
         if a is None:
@@ -846,4 +871,5 @@ class TruncatedNormal(Distribution):
         return jnp.clip(out, 0.0, 1.0)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.loc + self.scale * self._std_icdf(jnp.asarray(q))
+        q, loc, scale, a, b = self._promoted(q)
+        return loc + scale * self._std_icdf(q, a, b)

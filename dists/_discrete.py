@@ -19,7 +19,7 @@ from jax.scipy.special import betainc, gammaincc, gammaln, xlog1py, xlogy
 from . import _constraints as C
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, clamp_probs, is_concrete, softplus
+from ._util import as_float, clamp_probs, is_concrete, promote_shapes, promote_value, softplus
 
 
 def _betaln(a: Array, b: Array) -> Array:
@@ -71,12 +71,12 @@ def _homogeneous_count(dist: str, total_count: Array) -> int:
     return int(flat[0]) if flat.size else 0
 
 
-def _cdf_where(value: ArrayLike, lower: ArrayLike, upper: ArrayLike | None, inner: Array):
+def _cdf_where(value: ArrayLike, lower: int, upper: ArrayLike | None, inner: Array):
     """Clamp a discrete cdf: 0 below ``lower``, 1 at or above ``upper``."""
-    value = jnp.asarray(value)
+    value, inner, *bound = promote_value(value, inner, *(() if upper is None else (upper,)))
     out = jnp.where(value < lower, jnp.zeros_like(inner), inner)
     if upper is not None:
-        out = jnp.where(value >= upper, jnp.ones_like(inner), out)
+        out = jnp.where(value >= bound[0], jnp.ones_like(inner), out)
     return out
 
 
@@ -141,14 +141,16 @@ class Bernoulli(_ProbsLogits):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
-        return jax.random.bernoulli(key, self.probs, shape).astype(_int_dtype())
+        # jax.random.bernoulli compares draws of the full shape with probs by rank
+        # promotion, so probs is broadcast to that shape first.
+        probs = jnp.broadcast_to(self.probs, shape)
+        return jax.random.bernoulli(key, probs, shape).astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        value = as_float(value)
+        value, param = promote_value(self._check_sample(value), self._param)
         if self._is_logits:
-            return value * self._param - softplus(self._param)
-        return xlogy(value, self._param) + xlog1py(1 - value, -self._param)
+            return value * param - softplus(param)
+        return xlogy(value, param) + xlog1py(1 - value, -param)
 
     @property
     def mean(self) -> Array:
@@ -219,13 +221,11 @@ class Binomial(_ProbsLogits):
         return x.astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = as_float(value)
-        n = self.total_count
+        k, n, param = promote_value(self._check_sample(value), self.total_count, self._param)
         log_comb = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
         if self._is_logits:
-            return log_comb + k * self._param - n * softplus(self._param)
-        return log_comb + xlogy(k, self._param) + xlog1py(n - k, -self._param)
+            return log_comb + k * param - n * softplus(param)
+        return log_comb + xlogy(k, param) + xlog1py(n - k, -param)
 
     @property
     def mean(self) -> Array:
@@ -237,10 +237,10 @@ class Binomial(_ProbsLogits):
         return self.total_count * p * (1 - p)
 
     def cdf(self, value: ArrayLike) -> Array:
-        k = jnp.floor(as_float(value))
-        n = self.total_count
+        k, n, p = promote_value(value, self.total_count, self.probs)
+        k = jnp.floor(k)
         # P(X <= k) = I_{1-p}(n - k, k + 1) for 0 <= k < n.
-        inner = betainc(jnp.maximum(n - k, 1.0), jnp.maximum(k + 1, 1.0), 1 - self.probs)
+        inner = betainc(jnp.maximum(n - k, 1.0), jnp.maximum(k + 1, 1.0), 1 - p)
         return _cdf_where(k, 0, n, inner)
 
     def enumerate_support(self, expand: bool = True) -> Array:
@@ -329,14 +329,13 @@ class Categorical(Distribution):
     @property
     def mean(self) -> Array:
         """Mean of the category index."""
-        k = jnp.arange(self.num_categories, dtype=self._param.dtype)
-        return jnp.sum(self.probs * k, axis=-1)
+        p, k = promote_shapes(self.probs, jnp.arange(self.num_categories, dtype=self._param.dtype))
+        return jnp.sum(p * k, axis=-1)
 
     @property
     def variance(self) -> Array:
         """Variance of the category index."""
-        k = jnp.arange(self.num_categories, dtype=self._param.dtype)
-        p = self.probs
+        p, k = promote_shapes(self.probs, jnp.arange(self.num_categories, dtype=self._param.dtype))
         m = jnp.sum(p * k, axis=-1)
         return jnp.sum(p * k**2, axis=-1) - m**2
 
@@ -361,7 +360,9 @@ class _MultinomialSupport(C.Constraint):
     def __call__(self, x):
         x = jnp.asarray(x)
         ok = jnp.all((x >= 0) & (x == jnp.floor(x)), axis=-1)
-        return ok & (jnp.sum(x, axis=-1) == self.total_count)
+        total, n = promote_value(jnp.sum(x, axis=-1), self.total_count)
+        ok, same = promote_shapes(ok, total == n)
+        return ok & same
 
 
 @functools.partial(jax.jit, static_argnums=3)
@@ -452,13 +453,16 @@ class Multinomial(Distribution):
 
     def log_prob(self, value: ArrayLike) -> Array:
         value = self._check_sample(value)
-        x = as_float(value)
         if self._is_logits:
-            lp = log_softmax(self._param, axis=-1)
+            x, lp = promote_value(value, log_softmax(self._param, axis=-1))
             term = jnp.sum(jnp.where(x == 0, 0.0, x * lp), axis=-1)
         else:
-            term = jnp.sum(xlogy(x, self._param), axis=-1)
-        return gammaln(self.total_count + 1) - jnp.sum(gammaln(x + 1), axis=-1) + term
+            x, p = promote_value(value, self._param)
+            term = jnp.sum(xlogy(x, p), axis=-1)
+        log_x_fact, term, n = promote_value(
+            jnp.sum(gammaln(x + 1), axis=-1), term, self.total_count
+        )
+        return gammaln(n + 1) - log_x_fact + term
 
     @property
     def mean(self) -> Array:
@@ -496,9 +500,8 @@ class Poisson(Distribution):
         return jax.random.poisson(key, self.rate, shape, dtype=_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = as_float(value)
-        return xlogy(k, self.rate) - self.rate - gammaln(k + 1)
+        k, rate = promote_value(self._check_sample(value), self.rate)
+        return xlogy(k, rate) - rate - gammaln(k + 1)
 
     @property
     def mean(self) -> Array:
@@ -509,8 +512,9 @@ class Poisson(Distribution):
         return self.rate
 
     def cdf(self, value: ArrayLike) -> Array:
-        k = jnp.floor(as_float(value))
-        inner = gammaincc(jnp.maximum(k + 1, 1.0), self.rate)
+        k, rate = promote_value(value, self.rate)
+        k = jnp.floor(k)
+        inner = gammaincc(jnp.maximum(k + 1, 1.0), rate)
         return _cdf_where(k, 0, None, inner)
 
 
@@ -518,20 +522,23 @@ class Poisson(Distribution):
 #   P(k) = C(k + r - 1, k) sigmoid(-l)^r sigmoid(l)^k,  mean = r e^l.
 
 
-def _nb_log_prob(k: Array, r: Array, log_p: Array, log_1mp: Array) -> Array:
+def _nb_log_prob(value: ArrayLike, r: Array, log_p: Array, log_1mp: Array) -> Array:
+    k, r, log_p, log_1mp = promote_value(value, r, log_p, log_1mp)
     log_comb = gammaln(r + k) - gammaln(k + 1) - gammaln(r)
     return log_comb + r * log_1mp + jnp.where(k == 0, 0.0, k * log_p)
 
 
 def _nb_sample(key: PRNGKeyArray, r: Array, odds: Array, shape: Shape) -> Array:
     k1, k2 = jax.random.split(key)
-    lam = jax.random.gamma(k1, r, shape, r.dtype) * odds
+    g, odds = promote_value(jax.random.gamma(k1, r, shape, r.dtype), odds)
+    lam = g * odds
     return jax.random.poisson(k2, lam, shape, dtype=_int_dtype())
 
 
 def _nb_cdf(value: ArrayLike, r: Array, q: Array) -> Array:
     """``P(X <= k) = I_q(r, k + 1)`` with ``q = 1 - p`` the failure probability."""
-    k = jnp.floor(as_float(value))
+    k, r, q = promote_value(value, r, q)
+    k = jnp.floor(k)
     inner = betainc(r, jnp.maximum(k + 1, 1.0), q)
     return _cdf_where(k, 0, None, inner)
 
@@ -570,7 +577,7 @@ class GammaPoisson(Distribution):
         value = self._check_sample(value)
         log1p_rate = jnp.log1p(self.rate)
         return _nb_log_prob(
-            as_float(value),
+            value,
             self.concentration,
             -log1p_rate,
             jnp.log(self.rate) - log1p_rate,
@@ -622,9 +629,7 @@ class NegativeBinomialProbs(Distribution):
 
     def log_prob(self, value: ArrayLike) -> Array:
         value = self._check_sample(value)
-        return _nb_log_prob(
-            as_float(value), self.total_count, jnp.log(self.probs), jnp.log1p(-self.probs)
-        )
+        return _nb_log_prob(value, self.total_count, jnp.log(self.probs), jnp.log1p(-self.probs))
 
     @property
     def mean(self) -> Array:
@@ -671,7 +676,7 @@ class NegativeBinomialLogits(Distribution):
     def log_prob(self, value: ArrayLike) -> Array:
         value = self._check_sample(value)
         return _nb_log_prob(
-            as_float(value), self.total_count, log_sigmoid(self.logits), log_sigmoid(-self.logits)
+            value, self.total_count, log_sigmoid(self.logits), log_sigmoid(-self.logits)
         )
 
     @property
@@ -732,7 +737,7 @@ class NegativeBinomial2(Distribution):
         value = self._check_sample(value)
         log_total = jnp.log(self._mean + self.concentration)
         return _nb_log_prob(
-            as_float(value),
+            value,
             self.concentration,
             jnp.log(self._mean) - log_total,
             jnp.log(self.concentration) - log_total,
@@ -781,13 +786,13 @@ class Geometric(_ProbsLogits):
         shape = tuple(sample_shape) + self.batch_shape
         dtype = self._param.dtype
         u = jax.random.uniform(key, shape, dtype, minval=jnp.finfo(dtype).tiny)
+        u, log_1mp = promote_value(u, self._log_1mp())
         # Inverse cdf: P(X >= k) = (1 - p)^k, so X = floor(log U / log(1 - p)).
-        return jnp.floor(jnp.log(u) / self._log_1mp()).astype(_int_dtype())
+        return jnp.floor(jnp.log(u) / log_1mp).astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = as_float(value)
-        return jnp.where(k == 0, 0.0, k * self._log_1mp()) + self._log_p()
+        k, log_1mp, log_p = promote_value(self._check_sample(value), self._log_1mp(), self._log_p())
+        return jnp.where(k == 0, 0.0, k * log_1mp) + log_p
 
     @property
     def mean(self) -> Array:
@@ -804,8 +809,9 @@ class Geometric(_ProbsLogits):
         return -(xlog1py(1 - p, -p) + xlogy(p, p)) / p
 
     def cdf(self, value: ArrayLike) -> Array:
-        k = jnp.floor(as_float(value))
-        inner = -jnp.expm1((k + 1) * self._log_1mp())
+        k, log_1mp = promote_value(value, self._log_1mp())
+        k = jnp.floor(k)
+        inner = -jnp.expm1((k + 1) * log_1mp)
         return _cdf_where(k, 0, None, inner)
 
 
@@ -854,14 +860,14 @@ class DiscreteUniform(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         u = jax.random.uniform(key, shape, self.low.dtype)
-        x = self.low + jnp.minimum(jnp.floor(u * self._n()), self._n() - 1)
+        u, low, n = promote_value(u, self.low, self._n())
+        x = low + jnp.minimum(jnp.floor(u * n), n - 1)
         return x.astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        x = as_float(value)
-        inside = (x >= self.low) & (x <= self.high)
-        lp = -jnp.log(self._n())
+        x, low, high, n = promote_value(self._check_sample(value), self.low, self.high, self._n())
+        inside = (x >= low) & (x <= high)
+        lp = -jnp.log(n)
         return jnp.where(inside, lp, jnp.full((), -jnp.inf, lp.dtype))
 
     @property
@@ -876,8 +882,9 @@ class DiscreteUniform(Distribution):
         return jnp.log(self._n())
 
     def cdf(self, value: ArrayLike) -> Array:
-        k = jnp.floor(as_float(value))
-        return jnp.clip((k - self.low + 1) / self._n(), 0.0, 1.0)
+        k, low, n = promote_value(value, self.low, self._n())
+        k = jnp.floor(k)
+        return jnp.clip((k - low + 1) / n, 0.0, 1.0)
 
     def enumerate_support(self, expand: bool = True) -> Array:
         if not is_concrete((self.low, self.high)):
@@ -944,9 +951,9 @@ class BetaBinomial(Distribution):
         return x.astype(_int_dtype())
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = as_float(value)
-        n, a, b = self.total_count, self.concentration1, self.concentration0
+        k, n, a, b = promote_value(
+            self._check_sample(value), self.total_count, self.concentration1, self.concentration0
+        )
         log_comb = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
         return log_comb + _betaln(k + a, n - k + b) - _betaln(a, b)
 
@@ -989,16 +996,16 @@ class ZeroInflatedPoisson(Distribution):
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         shape = tuple(sample_shape) + self.batch_shape
         k1, k2 = jax.random.split(key)
-        zero = jax.random.bernoulli(k1, self.gate, shape)
+        # Broadcast first: jax.random.bernoulli would rank-promote gate against the draws.
+        zero = jax.random.bernoulli(k1, jnp.broadcast_to(self.gate, shape), shape)
         x = jax.random.poisson(k2, self.rate, shape, dtype=_int_dtype())
         return jnp.where(zero, jnp.zeros_like(x), x)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        k = as_float(value)
-        pois = xlogy(k, self.rate) - self.rate - gammaln(k + 1)
-        at_zero = jnp.log(self.gate + (1 - self.gate) * jnp.exp(-self.rate))
-        return jnp.where(k == 0, at_zero, jnp.log1p(-self.gate) + pois)
+        k, gate, rate = promote_value(self._check_sample(value), self.gate, self.rate)
+        pois = xlogy(k, rate) - rate - gammaln(k + 1)
+        at_zero = jnp.log(gate + (1 - gate) * jnp.exp(-rate))
+        return jnp.where(k == 0, at_zero, jnp.log1p(-gate) + pois)
 
     @property
     def mean(self) -> Array:

@@ -31,7 +31,7 @@ import numpy as np
 from . import _constraints as C
 from ._subclassing import EMPTY, Attributes, lazy_property
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, is_concrete, sum_rightmost
+from ._util import _cast, _float_dtype, is_concrete, sum_rightmost
 
 
 def _found(name: str, value: Any, ok: Any) -> str:
@@ -202,12 +202,17 @@ class Distribution(eqx.Module):
           from the parameters). A ``lazy_property`` may be assigned.
         * Annotated fields (the Equinox way, ``loc: Array``) work as well, and mix with
           unannotated ones.
+        * NumPyro's own families combine a value (or noise) of shape ``sample_shape +
+          batch_shape`` with parameters of shape ``batch_shape`` by implicit rank
+          promotion. That works under JAX's defaults; code that should also run with
+          rank-promotion errors on (``jax_numpy_rank_promotion="raise"``) and strict
+          dtype promotion pads and casts them first with ``promote_value``, as below.
 
         Example:
             >>> import math, jax, jax.numpy as jnp
             >>> import dists as D
             >>> from dists import constraints
-            >>> from dists.util import promote_shapes
+            >>> from dists.util import promote_shapes, promote_value
             >>> class MyNormal(D.Distribution):
             ...     arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
             ...     support = constraints.real
@@ -220,11 +225,13 @@ class Distribution(eqx.Module):
             ...
             ...     def sample(self, key, sample_shape=()):
             ...         eps = jax.random.normal(key, self.shape(sample_shape))
-            ...         return self.loc + self.scale * eps
+            ...         eps, loc, scale = promote_value(eps, self.loc, self.scale)
+            ...         return loc + scale * eps
             ...
             ...     def log_prob(self, value):
-            ...         z = (value - self.loc) / self.scale
-            ...         return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi)
+            ...         value, loc, scale = promote_value(value, self.loc, self.scale)
+            ...         z = (value - loc) / scale
+            ...         return -0.5 * z**2 - jnp.log(scale) - 0.5 * math.log(2 * math.pi)
             >>> d = MyNormal(jnp.zeros(3), 2.0)
             >>> d.batch_shape, d.has_rsample
             ((3,), True)
@@ -354,7 +361,9 @@ class Distribution(eqx.Module):
     def _init_params(self, validate_args: bool | None, **params: ArrayLike) -> tuple[Array, ...]:
         """Set ``validate_args``, then convert, broadcast and check the named parameters.
 
-        Each parameter becomes a float array. Their batch dims (all but the rightmost
+        The parameters become float arrays of one dtype (``promote_value``'s choice: the
+        widest strongly typed float among them, so a Python number or an integer count
+        never widens float32 to float64). Their batch dims (all but the rightmost
         ``arg_constraints[name].event_dim``) are broadcast to one batch shape; their event
         dims are kept. Each is then checked against ``arg_constraints[name]`` in the mode
         ``validate_args`` (see ``validate_param``), except ``dependent`` ones, which the
@@ -368,7 +377,8 @@ class Distribution(eqx.Module):
         self._validate = bool(validate_args)
         self._validate_explicit = validate_args is not None
         family = type(self).__name__
-        arrays = {name: as_float(value) for name, value in params.items()}
+        dtype = _float_dtype(*params.values())
+        arrays = {name: _cast(value, dtype) for name, value in params.items()}
         splits = {
             name: max(a.ndim - self.arg_constraints[name].event_dim, 0)
             for name, a in arrays.items()

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from . import _constraints as C
 from ._transforms import Transform, _eps, _tiny
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float, is_concrete, softplus, sum_rightmost
+from ._util import as_float, is_concrete, promote_value, softplus, sum_rightmost
 
 
 class _Increasing(Transform):
@@ -116,10 +116,12 @@ class AffineTransform(Transform):
         return jnp.sign(self.scale)
 
     def __call__(self, x: ArrayLike) -> Array:
-        return self.loc + self.scale * as_float(x)
+        x, loc, scale = promote_value(x, self.loc, self.scale)
+        return loc + scale * x
 
     def _inverse(self, y: ArrayLike) -> Array:
-        return (as_float(y) - self.loc) / self.scale
+        y, loc, scale = promote_value(y, self.loc, self.scale)
+        return (y - loc) / scale
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         x = as_float(x)
@@ -222,15 +224,18 @@ class PowerTransform(Transform):
         return jnp.sign(self.exponent)
 
     def __call__(self, x: ArrayLike) -> Array:
-        return jnp.power(as_float(x), self.exponent)
+        return jnp.power(*promote_value(x, self.exponent))
 
     def _inverse(self, y: ArrayLike) -> Array:
-        return jnp.power(as_float(y), 1.0 / self.exponent)
+        y, exponent = promote_value(y, self.exponent)
+        return jnp.power(y, 1.0 / exponent)
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         x = as_float(x)
-        ld = jnp.log(jnp.abs(self.exponent)) + (self.exponent - 1.0) * jnp.log(x)
-        return jnp.broadcast_to(ld, jnp.broadcast_shapes(x.shape, self.exponent.shape))
+        shape = jnp.broadcast_shapes(x.shape, self.exponent.shape)
+        x, exponent = promote_value(x, self.exponent)
+        ld = jnp.log(jnp.abs(exponent)) + (exponent - 1.0) * jnp.log(x)
+        return jnp.broadcast_to(ld, shape)
 
     def forward_shape(self, shape: Shape) -> Shape:
         return tuple(jnp.broadcast_shapes(tuple(shape), self.exponent.shape))

@@ -14,7 +14,7 @@ import numpy as np
 from jax.scipy.linalg import solve_triangular
 
 from ._typing import Array, ArrayLike
-from ._util import as_float
+from ._util import _cast, as_float, promote_shapes
 
 
 def _tril_count(n: int, diagonal: int) -> int:
@@ -98,7 +98,8 @@ def add_diag(matrix: ArrayLike, diag: ArrayLike) -> Array:
     """
     matrix = jnp.asarray(matrix)
     idx = np.arange(matrix.shape[-1])
-    return matrix.at[..., idx, idx].add(diag)
+    # In the matrix's dtype, as a scatter keeps it (strict promotion would refuse a mix).
+    return matrix.at[..., idx, idx].add(_cast(diag, matrix.dtype))
 
 
 def cholesky_of_inverse(matrix: ArrayLike) -> Array:
@@ -198,7 +199,7 @@ def signed_stick_breaking_tril(t: ArrayLike) -> Array:
     # r are zero, so they leave the products unchanged).
     left = jnp.cumprod(1 - r**2, axis=-1)
     left = jnp.concatenate([jnp.ones_like(left[..., :1]), left[..., :-1]], axis=-1)
-    return (r + jnp.eye(n, dtype=t.dtype)) * jnp.sqrt(left)
+    return add_diag(r, 1.0) * jnp.sqrt(left)
 
 
 def logmatmulexp(x: ArrayLike, y: ArrayLike) -> Array:
@@ -221,4 +222,6 @@ def logmatmulexp(x: ArrayLike, y: ArrayLike) -> Array:
     x_shift = jnp.where(jnp.isfinite(x_shift), x_shift, 0)
     y_shift = jnp.where(jnp.isfinite(y_shift), y_shift, 0)
     xy = jnp.log(jnp.matmul(jnp.exp(x - x_shift), jnp.exp(y - y_shift)))
+    # x and y may have batch dims of different ranks, as matmul allows.
+    xy, x_shift, y_shift = promote_shapes(xy, x_shift, y_shift)
     return xy + x_shift + y_shift

@@ -18,10 +18,10 @@ import numpy as np
 
 from . import _constraints as C
 from ._elementwise_transforms import _log_one_minus_tanh_sq
-from ._linalg import _tril_n, matrix_to_tril_vec, vec_to_tril_matrix
+from ._linalg import _tril_n, add_diag, matrix_to_tril_vec, vec_to_tril_matrix
 from ._transforms import Transform, _check_event_rank, _eps
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float, softplus
+from ._util import as_float, promote_shapes, promote_value, softplus
 
 
 def _diag(x: Array) -> Array:
@@ -124,8 +124,8 @@ class ScaledUnitLowerCholeskyTransform(Transform):
         n = _tril_n(x.shape[-1], 0, "ScaledUnitLowerCholeskyTransform")
         x_diag = x[..., x.shape[-1] - n :]
         # Row i has i strictly-lower entries, each scaled by s_i; d s_i / d x_i = sigmoid.
-        log_s = jnp.log(softplus(x_diag))
-        return jnp.sum(jnp.arange(n, dtype=x.dtype) * log_s - softplus(-x_diag), -1)
+        order, log_s = promote_shapes(jnp.arange(n, dtype=x.dtype), jnp.log(softplus(x_diag)))
+        return jnp.sum(order * log_s - softplus(-x_diag), -1)
 
     def forward_shape(self, shape: Shape) -> Shape:
         return _vec_shape_to_matrix(shape, 0, "ScaledUnitLowerCholeskyTransform")
@@ -158,9 +158,9 @@ class CorrCholeskyTransform(Transform):
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
         _check_event_rank("CorrCholeskyTransform", x, 1)
-        n = _tril_n(x.shape[-1], -1, "CorrCholeskyTransform")
+        _tril_n(x.shape[-1], -1, "CorrCholeskyTransform")  # checks the length
         z, _, log_1mz2 = self._parts(x)
-        z_mat = vec_to_tril_matrix(z, -1) + jnp.eye(n, dtype=x.dtype)
+        z_mat = add_diag(vec_to_tril_matrix(z, -1), 1.0)
         log_rest = vec_to_tril_matrix(log_1mz2, -1)
         # Squared length left in row i before column j; log space avoids underflow.
         log_left = jnp.cumsum(log_rest, -1) - log_rest
@@ -184,7 +184,7 @@ class CorrCholeskyTransform(Transform):
         # d L_ij / d x_ij = sqrt(prod_(k<j) (1 - z_ik^2)) * (1 - z_ij^2), triangular in
         # row-major order. log(1 - z_ik^2) enters for each j in (k, i): i - k - 1 times.
         rows, cols = np.tril_indices(n, -1)
-        weight = jnp.asarray(rows - cols - 1, dtype=x.dtype)
+        weight, log_1mz2 = promote_shapes(jnp.asarray(rows - cols - 1, dtype=x.dtype), log_1mz2)
         return jnp.sum(log_dz + 0.5 * weight * log_1mz2, -1)
 
     def forward_shape(self, shape: Shape) -> Shape:
@@ -221,8 +221,8 @@ class CholeskyTransform(_CholeskyFactor):
         y = as_float(y)
         n = _check_square("CholeskyTransform", y)
         # d C / d L is triangular with diagonal 2 L_jj (i = j) and L_jj (i > j).
-        order = jnp.arange(n, 0, -1, dtype=y.dtype)
-        return -(n * math.log(2.0) + jnp.sum(order * jnp.log(_diag(y)), -1))
+        order, log_diag = promote_shapes(jnp.arange(n, 0, -1, dtype=y.dtype), jnp.log(_diag(y)))
+        return -(n * math.log(2.0) + jnp.sum(order * log_diag, -1))
 
 
 class CorrMatrixCholeskyTransform(_CholeskyFactor):
@@ -238,8 +238,10 @@ class CorrMatrixCholeskyTransform(_CholeskyFactor):
         y = as_float(y)
         n = _check_square("CorrMatrixCholeskyTransform", y)
         # d C_ij / d L_ij = L_jj for i > j; the diagonal of L is not free.
-        order = jnp.arange(n - 1, -1, -1, dtype=y.dtype)
-        return -jnp.sum(order * jnp.log(_diag(y)), -1)
+        order, log_diag = promote_shapes(
+            jnp.arange(n - 1, -1, -1, dtype=y.dtype), jnp.log(_diag(y))
+        )
+        return -jnp.sum(order * log_diag, -1)
 
 
 class PositiveDefiniteTransform(Transform):
@@ -263,8 +265,8 @@ class PositiveDefiniteTransform(Transform):
         lower = LowerCholeskyTransform()
         L = lower(x)
         n = L.shape[-1]
-        order = jnp.arange(n, 0, -1, dtype=x.dtype)
-        gram_ld = n * math.log(2.0) + jnp.sum(order * jnp.log(_diag(L)), -1)
+        order, log_diag = promote_shapes(jnp.arange(n, 0, -1, dtype=x.dtype), jnp.log(_diag(L)))
+        gram_ld = n * math.log(2.0) + jnp.sum(order * log_diag, -1)
         return lower.log_abs_det_jacobian(x, L) + gram_ld
 
     def forward_shape(self, shape: Shape) -> Shape:
@@ -305,11 +307,12 @@ class LowerCholeskyAffine(Transform):
 
     def __call__(self, x: ArrayLike) -> Array:
         x = as_float(x)
-        return self.loc + jnp.squeeze(self.scale_tril @ x[..., None], -1)
+        mv, loc = promote_value(jnp.squeeze(self.scale_tril @ x[..., None], -1), self.loc)
+        return loc + mv
 
     def _inverse(self, y: ArrayLike) -> Array:
-        y = as_float(y)
-        r = y - self.loc
+        y, loc = promote_value(y, self.loc)
+        r = y - loc
         batch = jnp.broadcast_shapes(r.shape[:-1], self.scale_tril.shape[:-2])
         n = self.scale_tril.shape[-1]
         a = jnp.broadcast_to(self.scale_tril, batch + (n, n))

@@ -15,9 +15,9 @@ from jax.scipy.special import digamma, gammaln, xlogy
 
 from . import _constraints as C
 from ._distribution import Distribution
-from ._linalg import cholesky_of_inverse
+from ._linalg import add_diag, cholesky_of_inverse
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float
+from ._util import _cast, _float_dtype, as_float, promote_shapes, promote_value
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -30,8 +30,10 @@ def _tril_solve(lower: Array, b: Array) -> Array:
     """Solve ``lower @ x = b`` for the vector ``b``, broadcasting the batch dims."""
     batch = jnp.broadcast_shapes(lower.shape[:-2], b.shape[:-1])
     n = lower.shape[-1]
-    lower = jnp.broadcast_to(lower, batch + (n, n))
-    b = jnp.broadcast_to(b, batch + (n,))
+    # One dtype for both (a float32 value against a float64 factor solves in float64).
+    dtype = _float_dtype(lower, b)
+    lower = jnp.broadcast_to(_cast(lower, dtype), batch + (n, n))
+    b = jnp.broadcast_to(_cast(b, dtype), batch + (n,))
     return solve_triangular(lower, b[..., None], lower=True)[..., 0]
 
 
@@ -121,6 +123,9 @@ class MultivariateNormal(Distribution):
             tril = m
         n = tril.shape[-1]
         loc = _loc_vector("MultivariateNormal", loc, n)
+        # One float dtype for both, as ``_init_params`` gives the parameters of a family.
+        dtype = _float_dtype(loc, tril)
+        loc, tril = _cast(loc, dtype), _cast(tril, dtype)
         batch = jnp.broadcast_shapes(loc.shape[:-1], tril.shape[:-2])
         self.loc = self._check_param(
             "loc", jnp.broadcast_to(loc, batch + (n,)), validate_args=validate_args
@@ -133,14 +138,15 @@ class MultivariateNormal(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, self.shape(sample_shape), self.loc.dtype)
-        return self.loc + _matvec(self.scale_tril, eps)
+        mv, loc = promote_value(_matvec(self.scale_tril, eps), self.loc)
+        return loc + mv
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = _tril_solve(self.scale_tril, value - self.loc)
+        value, loc = promote_value(self._check_sample(value), self.loc)
+        z = _tril_solve(self.scale_tril, value - loc)
         n = self.event_shape[0]
-        half_log_det = _log_diag_sum(self.scale_tril)
-        return -0.5 * jnp.sum(z**2, axis=-1) - half_log_det - 0.5 * n * _LOG_2PI
+        sq, half_log_det = promote_value(jnp.sum(z**2, axis=-1), _log_diag_sum(self.scale_tril))
+        return -0.5 * sq - half_log_det - 0.5 * n * _LOG_2PI
 
     @property
     def mean(self) -> Array:
@@ -221,8 +227,8 @@ class LowRankMultivariateNormal(Distribution):
     def _capacitance_tril(self) -> Array:
         w = self.cov_factor
         wt_dinv = jnp.swapaxes(w, -1, -2) / self.cov_diag[..., None, :]
-        k = w.shape[-1]
-        cap = jnp.eye(k, dtype=w.dtype) + jnp.matmul(wt_dinv, w)
+        # I + W^T D^-1 W, with the identity added to the diagonal (not broadcast).
+        cap = add_diag(jnp.matmul(wt_dinv, w), 1.0)
         return jnp.linalg.cholesky(cap)
 
     def _log_det(self) -> Array:
@@ -235,17 +241,21 @@ class LowRankMultivariateNormal(Distribution):
         k = self.cov_factor.shape[-1]
         eps_w = jax.random.normal(k1, shape + (k,), self.loc.dtype)
         eps_d = jax.random.normal(k2, shape + self.event_shape, self.loc.dtype)
-        return self.loc + _matvec(self.cov_factor, eps_w) + jnp.sqrt(self.cov_diag) * eps_d
+        mv, eps_d, loc, sd = promote_value(
+            _matvec(self.cov_factor, eps_w), eps_d, self.loc, jnp.sqrt(self.cov_diag)
+        )
+        return loc + mv + sd * eps_d
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        diff = value - self.loc
-        dinv_diff = diff / self.cov_diag
+        value, loc, cov_diag = promote_value(self._check_sample(value), self.loc, self.cov_diag)
+        diff = value - loc
+        dinv_diff = diff / cov_diag
         w_t = jnp.swapaxes(self.cov_factor, -1, -2)
         z = _tril_solve(self._capacitance_tril(), _matvec(w_t, dinv_diff))
         maha = jnp.sum(diff * dinv_diff, axis=-1) - jnp.sum(z**2, axis=-1)
         n = self.event_shape[0]
-        return -0.5 * (n * _LOG_2PI + self._log_det() + maha)
+        maha, log_det = promote_value(maha, self._log_det())
+        return -0.5 * (n * _LOG_2PI + log_det + maha)
 
     @property
     def mean(self) -> Array:
@@ -258,9 +268,7 @@ class LowRankMultivariateNormal(Distribution):
     @property
     def covariance_matrix(self) -> Array:
         w = self.cov_factor
-        return jnp.matmul(w, jnp.swapaxes(w, -1, -2)) + self.cov_diag[..., None] * jnp.eye(
-            w.shape[-2], dtype=w.dtype
-        )
+        return add_diag(jnp.matmul(w, jnp.swapaxes(w, -1, -2)), self.cov_diag)
 
     @property
     def precision_matrix(self) -> Array:
@@ -269,8 +277,7 @@ class LowRankMultivariateNormal(Distribution):
         dinv = 1 / self.cov_diag
         dinv_w = dinv[..., None] * w
         a = solve_triangular(self._capacitance_tril(), jnp.swapaxes(dinv_w, -1, -2), lower=True)
-        eye = jnp.eye(w.shape[-2], dtype=w.dtype)
-        return dinv[..., None] * eye - jnp.matmul(jnp.swapaxes(a, -1, -2), a)
+        return add_diag(-jnp.matmul(jnp.swapaxes(a, -1, -2), a), dinv)
 
     @property
     def scale_tril(self) -> Array:
@@ -311,8 +318,7 @@ class Dirichlet(Distribution):
         return jax.random.dirichlet(key, self.concentration, shape, self.concentration.dtype)
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        a = self.concentration
+        value, a = promote_value(self._check_sample(value), self.concentration)
         log_norm = jnp.sum(gammaln(a), axis=-1) - gammaln(jnp.sum(a, axis=-1))
         return jnp.sum(xlogy(a - 1, value), axis=-1) - log_norm
 
@@ -343,8 +349,10 @@ def _lkj_log_normalizer(dimension: int, concentration: Array) -> Array:
     ``(1 - |w|^2)^(a_i - 1)``, ``a_i = eta + (d - 1 - i) / 2``, whose integral over the
     ball is ``pi^(i/2) Gamma(a_i) / Gamma(a_i + i/2)``.
     """
-    i = jnp.arange(1, dimension, dtype=concentration.dtype)
-    a = concentration[..., None] + (dimension - 1 - i) / 2
+    eta, i = promote_shapes(
+        concentration[..., None], jnp.arange(1, dimension, dtype=concentration.dtype)
+    )
+    a = eta + (dimension - 1 - i) / 2
     terms = 0.5 * i * math.log(math.pi) + gammaln(a) - gammaln(a + i / 2)
     return jnp.sum(terms, axis=-1)
 
@@ -353,30 +361,30 @@ def _lkj_onion(key: PRNGKeyArray, eta: Array, d: int, shape: Shape) -> Array:
     """Onion method: row ``i`` is ``sqrt(y) u`` with ``y ~ Beta(i/2, a_i)``, ``u`` uniform on
     the unit sphere of ``R^i``, and diagonal ``sqrt(1 - y)``."""
     k1, k2 = jax.random.split(key)
-    i = jnp.arange(d, dtype=eta.dtype)
+    eta_row, i = promote_shapes(eta[..., None], jnp.arange(d, dtype=eta.dtype))
     a = jnp.where(i == 0, 1.0, i / 2)
-    b = eta[..., None] + (d - 1 - i) / 2
+    b = eta_row + (d - 1 - i) / 2
     y = jax.random.beta(k1, a, b, shape + (d,), eta.dtype)
     y = jnp.where(i == 0, 0.0, y)
     z = jnp.tril(jax.random.normal(k2, shape + (d, d), eta.dtype), -1)
     norm = jnp.linalg.norm(z, axis=-1, keepdims=True)
     u = z / jnp.where(norm > 0, norm, 1.0)
     diag = jnp.sqrt(jnp.clip(1 - y, 0.0, 1.0))
-    return u * jnp.sqrt(y)[..., None] + diag[..., None] * jnp.eye(d, dtype=eta.dtype)
+    return add_diag(u * jnp.sqrt(y)[..., None], diag)
 
 
 def _lkj_cvine(key: PRNGKeyArray, eta: Array, d: int, shape: Shape) -> Array:
     """C-vine method: the partial correlation in column ``j`` is a symmetric Beta on
     ``(-1, 1)`` with parameter ``eta + (d - 2 - j) / 2``; rows are built by stick breaking."""
-    j = jnp.arange(d, dtype=eta.dtype)
-    beta = jnp.where(j <= d - 2, eta[..., None] + (d - 2 - j) / 2, 1.0)[..., None, :]
+    eta_row, j = promote_shapes(eta[..., None], jnp.arange(d, dtype=eta.dtype))
+    beta = jnp.where(j <= d - 2, eta_row + (d - 2 - j) / 2, 1.0)[..., None, :]
     r = 2 * jax.random.beta(key, beta, beta, shape + (d, d), eta.dtype) - 1
     rho = jnp.tril(r, -1)
     # Remaining squared length before column j: prod_{k<j} (1 - rho_k^2).
     left = jnp.cumprod(1 - rho**2, axis=-1)
     left = jnp.concatenate([jnp.ones_like(left[..., :1]), left[..., :-1]], axis=-1)
     diag = jnp.sqrt(jnp.diagonal(left, axis1=-2, axis2=-1))
-    return rho * jnp.sqrt(left) + diag[..., None] * jnp.eye(d, dtype=eta.dtype)
+    return add_diag(rho * jnp.sqrt(left), diag)
 
 
 class _LKJBase(Distribution):
@@ -447,9 +455,13 @@ class LKJCholesky(_LKJBase):
         value = self._check_sample(value)
         d = self.dimension
         diag = jnp.diagonal(jnp.asarray(value), axis1=-2, axis2=-1)
-        i = jnp.arange(d, dtype=self.concentration.dtype)
-        power = (d - 1 - i) + 2 * (self.concentration[..., None] - 1)
-        return jnp.sum(power * jnp.log(diag), axis=-1) - self._log_normalizer()
+        eta, i = promote_shapes(
+            self.concentration[..., None], jnp.arange(d, dtype=self.concentration.dtype)
+        )
+        power = (d - 1 - i) + 2 * (eta - 1)
+        log_diag, power = promote_value(jnp.log(diag), power)
+        lp, log_norm = promote_value(jnp.sum(power * log_diag, axis=-1), self._log_normalizer())
+        return lp - log_norm
 
 
 class LKJ(_LKJBase):
@@ -470,7 +482,8 @@ class LKJ(_LKJBase):
     def log_prob(self, value: ArrayLike) -> Array:
         value = self._check_sample(value)
         log_det = 2 * _log_diag_sum(jnp.linalg.cholesky(as_float(value)))
-        return (self.concentration - 1) * log_det - self._log_normalizer()
+        log_det, eta, log_norm = promote_value(log_det, self.concentration, self._log_normalizer())
+        return (eta - 1) * log_det - log_norm
 
     @property
     def mean(self) -> Array:
@@ -509,15 +522,15 @@ class GaussianRandomWalk(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, self.shape(sample_shape), self.scale.dtype)
-        return jnp.cumsum(eps, axis=-1) * self.scale[..., None]
+        walk, scale = promote_value(jnp.cumsum(eps, axis=-1), self.scale[..., None])
+        return walk * scale
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        x = as_float(value)
+        x, scale = promote_value(self._check_sample(value), self.scale[..., None])
         steps = jnp.concatenate([x[..., :1], jnp.diff(x, axis=-1)], axis=-1)
-        z = steps / self.scale[..., None]
+        z = steps / scale
         n = self.num_steps
-        return -0.5 * jnp.sum(z**2, axis=-1) - n * (jnp.log(self.scale) + 0.5 * _LOG_2PI)
+        return -0.5 * jnp.sum(z**2, axis=-1) - n * (jnp.log(scale[..., 0]) + 0.5 * _LOG_2PI)
 
     @property
     def mean(self) -> Array:
@@ -525,8 +538,10 @@ class GaussianRandomWalk(Distribution):
 
     @property
     def variance(self) -> Array:
-        steps = jnp.arange(1, self.num_steps + 1, dtype=self.scale.dtype)
-        return steps * self.scale[..., None] ** 2
+        steps, scale = promote_shapes(
+            jnp.arange(1, self.num_steps + 1, dtype=self.scale.dtype), self.scale[..., None]
+        )
+        return steps * scale**2
 
 
 class MultivariateStudentT(Distribution):
@@ -580,20 +595,23 @@ class MultivariateStudentT(Distribution):
         shape = tuple(sample_shape) + self.batch_shape
         eps = jax.random.normal(k1, shape + self.event_shape, self.loc.dtype)
         chi2 = 2 * jax.random.gamma(k2, self.df / 2, shape, self.df.dtype)
-        scale = jnp.sqrt(self.df / chi2)
-        return self.loc + scale[..., None] * _matvec(self.scale_tril, eps)
+        chi2, df = promote_value(chi2, self.df)
+        scale = jnp.sqrt(df / chi2)
+        scaled, loc = promote_value(scale[..., None] * _matvec(self.scale_tril, eps), self.loc)
+        return loc + scaled
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
+        value, loc = promote_value(self._check_sample(value), self.loc)
         n = self.event_shape[0]
-        z = _tril_solve(self.scale_tril, value - self.loc)
-        maha = jnp.sum(z**2, axis=-1)
-        nu = self.df
+        z = _tril_solve(self.scale_tril, value - loc)
+        maha, nu, log_diag = promote_value(
+            jnp.sum(z**2, axis=-1), self.df, _log_diag_sum(self.scale_tril)
+        )
         return (
             gammaln((nu + n) / 2)
             - gammaln(nu / 2)
             - 0.5 * n * jnp.log(nu * math.pi)
-            - _log_diag_sum(self.scale_tril)
+            - log_diag
             - 0.5 * (nu + n) * jnp.log1p(maha / nu)
         )
 

@@ -12,6 +12,7 @@ from jax.scipy.special import ndtr, ndtri
 from . import _constraints as C
 from ._distribution import Distribution
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
+from ._util import promote_value
 
 
 class Normal(Distribution):
@@ -38,12 +39,13 @@ class Normal(Distribution):
 
     def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
         eps = jax.random.normal(key, tuple(sample_shape) + self.batch_shape, self.loc.dtype)
-        return self.loc + self.scale * eps
+        eps, loc, scale = promote_value(eps, self.loc, self.scale)
+        return loc + scale * eps
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        z = (value - self.loc) / self.scale
-        return -0.5 * z**2 - jnp.log(self.scale) - 0.5 * math.log(2 * math.pi)
+        value, loc, scale = promote_value(self._check_sample(value), self.loc, self.scale)
+        z = (value - loc) / scale
+        return -0.5 * z**2 - jnp.log(scale) - 0.5 * math.log(2 * math.pi)
 
     @property
     def mean(self) -> Array:
@@ -57,7 +59,9 @@ class Normal(Distribution):
         return 0.5 + 0.5 * math.log(2 * math.pi) + jnp.log(self.scale)
 
     def cdf(self, value: ArrayLike) -> Array:
-        return ndtr((value - self.loc) / self.scale)
+        value, loc, scale = promote_value(value, self.loc, self.scale)
+        return ndtr((value - loc) / scale)
 
     def icdf(self, q: ArrayLike) -> Array:
-        return self.loc + self.scale * ndtri(q)
+        q, loc, scale = promote_value(q, self.loc, self.scale)
+        return loc + scale * ndtri(q)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from . import _constraints as C
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float, sum_rightmost
+from ._util import as_float, promote_value, sum_rightmost
 
 
 def _eps(x: Array) -> float:
@@ -330,7 +330,8 @@ class ComposeTransform(Transform):
             # Use the given ``y`` for the last part rather than recomputing it.
             x_next = jnp.asarray(y) if i == len(self.parts) - 1 else p(x)
             ld = p.log_abs_det_jacobian(x, x_next)
-            total = total + sum_rightmost(ld, event_dim - p.domain.event_dim)
+            total, ld = promote_value(total, sum_rightmost(ld, event_dim - p.domain.event_dim))
+            total = total + ld
             event_dim += p.codomain.event_dim - p.domain.event_dim
             x = x_next
         return total

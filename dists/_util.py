@@ -129,6 +129,72 @@ def promote_shapes(*args: ArrayLike, shape: tuple[int, ...] = (), return_shapes:
     return [_reshape(a, p) if len(s) < rank else a for a, s, p in zip(args, shapes, padded)]
 
 
+def _is_weak(x: object) -> bool:
+    """Whether ``x`` is weakly typed: a Python number, or an array JAX made from one."""
+    return isinstance(x, (bool, int, float, complex)) or bool(getattr(x, "weak_type", False))
+
+
+def _is_float(x: ArrayLike) -> bool:
+    return bool(jnp.issubdtype(jnp.result_type(x), jnp.floating))
+
+
+def _float_dtype(*xs: ArrayLike) -> np.dtype:
+    """The one floating dtype for ``xs`` together.
+
+    The strongly typed floats decide, the widest of them winning (as standard promotion
+    would choose). Weakly typed floats (Python numbers, or arrays made from them) never
+    widen the result, and integers never decide it. With no strongly typed float, the
+    default float type (float64 when x64 is enabled, else float32).
+    """
+    # Lists and tuples become (strongly typed) arrays, as ``jnp.asarray`` makes them.
+    xs = tuple(x if _is_weak(x) or hasattr(x, "dtype") else jnp.asarray(x) for x in xs)
+    strong = {jnp.result_type(x) for x in xs if _is_float(x) and not _is_weak(x)}
+    if not strong:
+        return jnp.result_type(float)
+    bits = max(jnp.finfo(d).bits for d in strong)
+    widest = {d for d in strong if jnp.finfo(d).bits == bits}
+    # float16 with bfloat16: neither holds the other, and standard promotion gives float32.
+    dtype = widest.pop() if len(widest) == 1 else np.dtype(np.float32)
+    # A float64 array made while x64 was on, used after it is turned off, gets float32.
+    return jax.dtypes.canonicalize_dtype(dtype)
+
+
+def _cast(x: ArrayLike, dtype: np.dtype) -> Array:
+    x = jnp.asarray(x)
+    return x if x.dtype == dtype else x.astype(dtype)
+
+
+def promote_value(value: ArrayLike, *params: ArrayLike) -> list[Array]:
+    """``value`` and ``params`` in one floating dtype and left-padded to one rank, so that
+    they combine elementwise with neither implicit dtype promotion nor implicit rank
+    promotion (both of which JAX can be told to refuse).
+
+    The dtype is chosen by the floating arguments that are strongly typed (the widest
+    wins); Python numbers never widen float32 to float64, and integers (a count, an
+    integer value) are cast to it. With no such float, it is the default float type.
+    Shapes are left-padded with ones as by ``promote_shapes``, never broadcast.
+
+    Args:
+        value: the value (or noise) that meets the parameters.
+        *params: the parameters, each of the batch shape or broadcastable to it.
+
+    Returns:
+        A list ``[value, *params]`` of arrays.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from dists.util import promote_value
+        >>> x, loc = promote_value(jnp.ones((2, 3), jnp.int32), jnp.zeros(3, jnp.float32))
+        >>> x.shape, x.dtype, loc.shape, loc.dtype
+        ((2, 3), dtype('float32'), (1, 3), dtype('float32'))
+        >>> [a.dtype for a in promote_value(2, jnp.float32(1.0), 0.5)]
+        [dtype('float32'), dtype('float32'), dtype('float32')]
+    """
+    dtype = _float_dtype(value, *params)
+    arrays = [_cast(x, dtype) for x in (value, *params)]
+    return list(promote_shapes(*arrays))
+
+
 def is_prng_key(key: object) -> bool:
     """Whether ``key`` is one PRNG key: a typed key of shape ``()``, or a raw
     ``uint32[2]`` key (``jax.random.PRNGKey``).
@@ -202,8 +268,8 @@ def multigammaln(a: ArrayLike, d: int) -> Array:
         True
     """
     a = as_float(a)
-    j = jnp.arange(d, dtype=a.dtype)
-    terms = jax.scipy.special.gammaln(a[..., None] - 0.5 * j)
+    a_col, j = promote_shapes(a[..., None], jnp.arange(d, dtype=a.dtype))
+    terms = jax.scipy.special.gammaln(a_col - 0.5 * j)
     return 0.25 * d * (d - 1) * math.log(math.pi) + jnp.sum(terms, axis=-1)
 
 

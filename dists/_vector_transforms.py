@@ -10,7 +10,7 @@ import numpy as np
 from . import _constraints as C
 from ._transforms import Transform, _check_event_rank, _exclusive_cumsum, _tiny
 from ._typing import Array, ArrayLike, Shape
-from ._util import as_float, is_concrete, softplus
+from ._util import as_float, is_concrete, promote_shapes, softplus
 
 
 class StickBreakingTransform(Transform):
@@ -33,7 +33,8 @@ class StickBreakingTransform(Transform):
         One exp/log per coordinate rather than two keeps the transform and its gradient to
         few kernels, which matters inside a sampler's leapfrog loop.
         """
-        t = x - self._offset(x.shape[-1], x.dtype)
+        x, offset = promote_shapes(x, self._offset(x.shape[-1], x.dtype))
+        t = x - offset
         log_1mz = -softplus(t)
         return t + log_1mz, log_1mz
 
@@ -55,7 +56,10 @@ class StickBreakingTransform(Transform):
         tiny = _tiny(y)
         head = jnp.maximum(y[..., :-1], tiny)
         tail = jnp.maximum(tail, tiny)
-        return jnp.log(head) - jnp.log(tail) + self._offset(y.shape[-1] - 1, y.dtype)
+        log_ratio, offset = promote_shapes(
+            jnp.log(head) - jnp.log(tail), self._offset(y.shape[-1] - 1, y.dtype)
+        )
+        return log_ratio + offset
 
     def log_abs_det_jacobian(self, x: ArrayLike, y: ArrayLike, intermediates: Any = None) -> Array:
         log_z, log_1mz = self._log_fractions(as_float(x))

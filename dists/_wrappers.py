@@ -19,7 +19,7 @@ from ._discrete import Categorical
 from ._distribution import Distribution, validate_sample
 from ._transforms import Transform
 from ._typing import Array, ArrayLike, PRNGKeyArray, Shape
-from ._util import as_float, is_concrete, sum_rightmost
+from ._util import _float_dtype, as_float, is_concrete, promote_value, sum_rightmost
 
 
 class Delta(Distribution):
@@ -89,11 +89,12 @@ class Delta(Distribution):
         return jnp.broadcast_to(self.v, self.shape(sample_shape))
 
     def log_prob(self, value: ArrayLike) -> Array:
-        value = self._check_sample(value)
-        hit = jnp.asarray(value) == self.v
+        value, v = promote_value(self._check_sample(value), self.v)
+        hit = value == v
         dtype = self.log_density.dtype
         lp = jnp.where(hit, jnp.zeros((), dtype), jnp.full((), -jnp.inf, dtype))
-        return sum_rightmost(lp, self._event_dim) + self.log_density
+        lp, log_density = promote_value(sum_rightmost(lp, self._event_dim), self.log_density)
+        return lp + log_density
 
     @property
     def mean(self) -> Array:
@@ -270,29 +271,34 @@ class _MixtureBase(Distribution):
 
     def log_prob(self, value: ArrayLike) -> Array:
         lp = self._component_log_probs(jnp.asarray(value))
-        return logsumexp(lp + self._log_weights(), axis=-1)
+        lp, log_w = promote_value(lp, self._log_weights())
+        return logsumexp(lp + log_w, axis=-1)
 
     @property
     def mean(self) -> Array:
         axis = -1 - len(self.event_shape)
-        out = jnp.sum(self._weights_event() * self._component_means(), axis=axis)
+        w, means = promote_value(self._weights_event(), self._component_means())
+        out = jnp.sum(w * means, axis=axis)
         return jnp.broadcast_to(out, self.batch_shape + self.event_shape)
 
     @property
     def variance(self) -> Array:
         # Law of total variance: E[Var] + Var[E].
         axis = -1 - len(self.event_shape)
-        w = self._weights_event()
-        means = self._component_means()
-        second = jnp.sum(w * (self._component_variances() + means**2), axis=axis)
+        w, means, variances = promote_value(
+            self._weights_event(), self._component_means(), self._component_variances()
+        )
+        second = jnp.sum(w * (variances + means**2), axis=axis)
         out = second - jnp.sum(w * means, axis=axis) ** 2
         return jnp.broadcast_to(out, self.batch_shape + self.event_shape)
 
     def cdf(self, value: ArrayLike) -> Array:
         if self.event_shape:
             raise self._missing("cdf for a non-scalar event")
-        cdfs = self._component_cdfs(jnp.asarray(value))
-        return jnp.sum(self.mixing_distribution.probs * cdfs, axis=-1)
+        cdfs, probs = promote_value(
+            self._component_cdfs(jnp.asarray(value)), self.mixing_distribution.probs
+        )
+        return jnp.sum(probs * cdfs, axis=-1)
 
 
 class MixtureSameFamily(_MixtureBase):
@@ -464,7 +470,10 @@ class MixtureGeneral(_MixtureBase):
 
     def _stack(self, arrays: list[Array], shape: Shape) -> Array:
         axis = len(shape) - len(self.event_shape)
-        dtype = jnp.result_type(*arrays)
+        # One dtype, chosen explicitly (strict promotion mixes none): integer draws of
+        # discrete components stay integers, a mix with floats becomes float.
+        dtypes = {a.dtype for a in arrays}
+        dtype = dtypes.pop() if len(dtypes) == 1 else _float_dtype(*arrays)
         return jnp.stack([jnp.broadcast_to(a, shape).astype(dtype) for a in arrays], axis=axis)
 
     def _component_log_probs(self, value: Array) -> Array:
@@ -661,6 +670,8 @@ class TransformedDistribution(Distribution):
         for t, e_in in zip(reversed(self.transforms), reversed(self._in_event_dims)):
             x = t.inv(y)
             ldj = t.log_abs_det_jacobian(x, y)
-            lp = lp - sum_rightmost(ldj, e_in - t.domain.event_dim)
+            lp, ldj = promote_value(lp, sum_rightmost(ldj, e_in - t.domain.event_dim))
+            lp = lp - ldj
             y = x
-        return lp + self.base_dist.log_prob(y)
+        lp, base_lp = promote_value(lp, self.base_dist.log_prob(y))
+        return lp + base_lp

@@ -27,6 +27,7 @@ from ._util import (
     periodic_repeat as periodic_repeat,
     probs_to_logits as probs_to_logits,
     promote_shapes as promote_shapes,
+    promote_value as promote_value,
     safe_normalize as safe_normalize,
     sum_rightmost as sum_rightmost,
 )

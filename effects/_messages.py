@@ -124,10 +124,15 @@ class AbstractSite(Effect):
                     f"that broadcasts to {tuple(jnp.shape(lp))} (the site's sample_shape + "
                     "batch_shape), e.g. drop its extra dims."
                 )
+        # Broadcast explicitly (the check above allows only shapes that do not enlarge
+        # the log density): implicit rank promotion is not relied on.
+        given = [jnp.shape(x) for x in (mask, scale) if x is not None]
+        shape = jnp.broadcast_shapes(jnp.shape(lp), *given)
+        lp = jnp.broadcast_to(lp, shape)
         if mask is not None:
-            lp = jnp.where(mask, lp, jnp.zeros((), lp.dtype))
+            lp = jnp.where(jnp.broadcast_to(mask, shape), lp, jnp.zeros((), lp.dtype))
         if scale is not None:
-            lp = lp * scale
+            lp = lp * jnp.broadcast_to(scale, shape)
         return lp
 
 

@@ -278,7 +278,7 @@ def _leaf_step(
         far_v,
         jnp.where(r == 2, start_v, jnp.where(r == 3, v_left, jnp.where(r == 4, v_right, zeros))),
     )
-    diff = rho[:d] - jnp.concatenate([ckpt[:, 0, :d], extra_p[:, :d]])
+    diff = rho[None, :d] - jnp.concatenate([ckpt[:, 0, :d], extra_p[:, :d]])
     vels = jnp.concatenate([ckpt[:, 1, :d], extra_v[:, :d]])
     both = jnp.stack([jnp.broadcast_to(v[:d], diff.shape), vels], axis=1)
     if long_rows:

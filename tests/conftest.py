@@ -3,6 +3,11 @@
 * Two host CPU devices, so that pmap/shard_map tests have somewhere to go. This must be
   set before JAX initialises its backends.
 * float64 everywhere: exact-math tests (log densities, enumeration) compare with SciPy.
+  ``tests/float32/`` runs its tests with 64-bit types off, as users mostly run.
+* Strict dtype promotion and rank-promotion errors (STYLE.md item 8): the library never
+  relies on JAX mixing dtypes or padding ranks implicitly. Users' own code (the ported
+  NumPyro models, user-written distributions) opts back into JAX's defaults where it
+  runs, since that is how its authors wrote it.
 * Public functions of the library are checked at run time with beartype through the
   jaxtyping import hook, installed before any library module is imported.
 * Hypothesis profiles: ``quick`` (default, for CI) and ``thorough``
@@ -24,6 +29,8 @@ import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 settings.register_profile(
     "quick",

@@ -21,6 +21,16 @@ from dists import constraints
 from dists.util import promote_shapes
 
 
+@pytest.fixture(autouse=True)
+def _allow_rank_promotion():
+    # The distributions below are user code, written as NumPyro users write theirs: they
+    # combine a value of shape sample_shape + batch_shape with batch-shaped parameters by
+    # implicit rank promotion, which JAX allows by default. Only this user code relies on
+    # it; the library itself must not (the rest of tests/dists runs with it refused).
+    with jax.numpy_rank_promotion("allow"):
+        yield
+
+
 class MyNormal(D.Distribution):
     # As a NumPyro user writes it (the brief's example), unchanged.
     support = constraints.real

@@ -605,7 +605,7 @@ def _reference_step_size(key, potential, z, imm, eps, max_iterations=100):
     return eps
 
 
-_PREC = jnp.asarray([[2.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 0.5]])
+_PREC = jnp.asarray([[2.0, 0.6, -0.3], [0.6, 1.0, 0.2], [-0.3, 0.2, 0.5]], jnp.float32)
 
 
 def _bumpy_potential(z):
