@@ -23,15 +23,15 @@ def lotka_volterra(z, t, theta):
 
 def test_ode_predictive_matches_scipy_solution():
     draws = _port.effax_draws("ode")
-    y_pred = np.asarray(draws["y_pred"])
-    ts = np.arange(float(y_pred.shape[1]))
+    log_y_pred = np.asarray(draws["log_y_pred"])
+    ts = np.arange(float(log_y_pred.shape[1]))
     z = np.stack(
         [
             odeint(lotka_volterra, z0, ts, args=(theta,), rtol=1e-10, atol=1e-10)
             for z0, theta in zip(np.asarray(draws["z_init"]), np.asarray(draws["theta"]))
         ]
     )
-    residual = (np.log(y_pred) - np.log(z)) / np.asarray(draws["sigma"])[:, None, :]
+    residual = (log_y_pred - np.log(z)) / np.asarray(draws["sigma"])[:, None, :]
     _port.assert_matches(
         {"residual": residual}, {"residual": _port.known(np.zeros(z.shape[1:]), 1.0)}
     )
