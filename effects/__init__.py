@@ -10,6 +10,8 @@ from ._config import (
     set_platform as set_platform,
 )
 from ._control_flow import (
+    Cond as Cond,
+    Scan as Scan,
     ScanStep as ScanStep,
     cond as cond,
     scan as scan,
@@ -22,13 +24,21 @@ from ._messages import (
     Deterministic as Deterministic,
     Effect as Effect,
     Factor as Factor,
+    Indexed as Indexed,
     Param as Param,
     Plate as Plate,
     PRNGKey as PRNGKey,
     Sample as Sample,
+    Site as Site,
     Subsample as Subsample,
+    mask_and_scale as mask_and_scale,
 )
-from ._plate import PlateHandler as PlateHandler, plate as plate
+from ._plate import (
+    AllocateDim as AllocateDim,
+    PlateHandler as PlateHandler,
+    ReleaseDim as ReleaseDim,
+    plate as plate,
+)
 from ._primitives import (
     deterministic as deterministic,
     factor as factor,

@@ -1,5 +1,9 @@
 """Effect-aware control flow: ``scan`` and ``cond`` whose bodies may perform effects.
 
+Both are effects (:class:`Scan`, :class:`Cond`), so a handler can give them another
+meaning (unroll a scan, contract an enumerated chain by an associative scan, ...). Their
+default meaning, described below, is what runs when no handler gives them a value.
+
 The handlers in force are threaded through ``lax.scan``/``lax.cond``. Handlers with
 ``scan_mode == "carry"`` carry their state through the loop. Handlers with
 ``scan_mode == "stack"`` start each step with a fresh state; the step states are stacked
@@ -21,21 +25,22 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from . import _frame
 from ._handler import Handler
 from ._messages import Effect
-from ._runtime import _FRAME, Frame, _set_frame
+from ._runtime import perform
 
 
 class ScanStep(Handler):
-    """Tags every message performed in a scan body with the step number (``length``: the
-    scan's number of steps, static)."""
+    """Tags every indexed message performed in a scan body with the step number
+    (``length``: the scan's number of steps, static)."""
 
     handles: ClassVar = (Effect,)
     step: jax.Array
     length: int = eqx.field(static=True, default=-1)
 
     def process(self, msg, state):
-        if hasattr(msg, "indices"):
+        if msg.indexed:
             msg = msg.replace(indices=(self.step,) + tuple(msg.indices))
         return msg, state
 
@@ -43,10 +48,7 @@ class ScanStep(Handler):
 def scan_lengths() -> tuple[int, ...]:
     """The lengths of the effect-aware scans enclosing the current point, outermost first
     (the order of a message's ``indices``)."""
-    frame = _FRAME.get()
-    if frame is None:
-        return ()
-    return tuple(h.length for h in reversed(frame.handlers) if isinstance(h, ScanStep))
+    return tuple(h.length for h in reversed(_frame.in_force()) if isinstance(h, ScanStep))
 
 
 def _as_carry(x: Any) -> Any:
@@ -54,35 +56,144 @@ def _as_carry(x: Any) -> Any:
     return jax.tree.map(lambda a: jnp.asarray(a, dtype=jnp.result_type(a)), x)
 
 
-def _run_body(handlers, states, extra: tuple[Handler, ...], fn, *args):
-    """Run ``fn(*args)`` under ``extra + handlers`` with ``states``; return value and states."""
-    token = _FRAME.set(Frame(tuple(extra) + handlers, (None,) * len(extra) + tuple(states)))
+class _Body(eqx.Module):
+    """How the handlers in force cross a loop or branch body: those with ``scan_mode ==
+    "carry"`` carry their states through it; the others start each step afresh, and their
+    step states come out of the body to be stacked (scan) or selected (cond), then folded
+    back with ``Handler.merge``."""
+
+    handlers: tuple[Handler, ...]
+    carry_idx: tuple[int, ...] = eqx.field(static=True)
+
+    @staticmethod
+    def of_frame() -> tuple[_Body, tuple[Any, ...], tuple[Any, ...]]:
+        """The body for the frame in force, its states and the carried part of them."""
+        frame = _frame.current_frame()
+        assert frame is not None
+        idx = tuple(i for i, h in enumerate(frame.handlers) if h.scan_mode == "carry")
+        return (
+            _Body(frame.handlers, idx),
+            frame.states,
+            tuple(_as_carry(frame.states[i]) for i in idx),
+        )
+
+    def run(self, carried: tuple, extra: tuple[Handler, ...], fn: Callable, *args: Any):
+        """``fn(*args)`` under ``extra + handlers``, with the carried states and fresh
+        ones for the rest; returns its value, the new carried states and the fresh
+        handlers' step states."""
+        it = iter(carried)
+        states = tuple(
+            next(it) if i in self.carry_idx else h.init_state() for i, h in enumerate(self.handlers)
+        )
+        with _frame.scoped(
+            tuple(extra) + self.handlers,
+            (None,) * len(extra) + states,
+            "an effect-aware scan or cond body",
+            replace=True,
+        ) as scope:
+            out = fn(*args)
+        new = scope.states[len(extra) :]
+        fresh = tuple(new[i] for i in range(len(self.handlers)) if i not in self.carry_idx)
+        return out, tuple(_as_carry(new[i]) for i in self.carry_idx), fresh
+
+    def join(self, states: tuple, carried: tuple, fresh: tuple) -> tuple:
+        """The frame's states after the body: carried ones as they came out, the others
+        folded back by ``merge``."""
+        ci, fi = iter(carried), iter(fresh)
+        return tuple(
+            next(ci) if i in self.carry_idx else h.merge(states[i], next(fi))
+            for i, h in enumerate(self.handlers)
+        )
+
+
+def _scan_default(f, init, xs, length, reverse, unroll):
+    if not _frame.in_force():
+        return lax.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
+    body_of, states, carried0 = _Body.of_frame()
+    n = length if length is not None else jax.tree.leaves(xs)[0].shape[0]
+
+    def body(carry, x):
+        c, carried, t = carry
+        step = (n - 1 - t) if reverse else t
+        (c2, y), new_carried, fresh = body_of.run(carried, (ScanStep(step, n),), f, c, x)
+        return (c2, new_carried, t + 1), (y, fresh)
+
+    (c_final, carried, _), (ys, fresh) = lax.scan(
+        body, (init, carried0, jnp.asarray(0)), xs, length=length, reverse=reverse, unroll=unroll
+    )
+    _frame.update(body_of.join(states, carried, fresh))
+    return c_final, ys
+
+
+def _cond_default(pred, true_fun, false_fun, operands):
+    if not _frame.in_force():
+        return lax.cond(pred, true_fun, false_fun, *operands)
+    body_of, states, carried0 = _Body.of_frame()
+
+    def branch(fn):
+        return lambda carried, *ops: body_of.run(carried, (), fn, *ops)
+
     try:
-        out = fn(*args)
-        frame = _FRAME.get()
-        if frame is None or len(frame.handlers) != len(extra) + len(handlers):
-            raise RuntimeError("A plate or handler context was left open inside a scan/cond body.")
-        new_states = frame.states[len(extra) :]
-    finally:
-        _FRAME.reset(token)
-    return out, new_states
+        out, carried, fresh = lax.cond(
+            pred, branch(true_fun), branch(false_fun), carried0, *operands
+        )
+    except TypeError as e:
+        raise ValueError(
+            "effects.cond: the two branches perform different sites or give them different "
+            "shapes, so the handlers' states differ between branches. Fix: make both "
+            f"branches perform the same named sites with the same shapes. ({e})"
+        ) from e
+    _frame.update(body_of.join(states, carried, fresh))
+    return out
 
 
-def _split(handlers, states):
-    carry_idx = tuple(i for i, h in enumerate(handlers) if h.scan_mode == "carry")
-    return carry_idx, tuple(_as_carry(states[i]) for i in carry_idx)
+class Scan(Effect):
+    """An effect-aware ``scan`` (see :func:`scan`): its ``value`` is ``(carry, ys)``.
+
+    A handler that gives it a value (say, by running ``fn`` in a Python loop, or by an
+    associative scan) replaces the default meaning; the fields are ``lax.scan``'s
+    arguments. Anonymous unless ``name`` is given, so ``trace`` does not record it.
+    """
+
+    type_name: ClassVar[str] = "scan"
+    has_default: ClassVar[bool] = True
+
+    fn: Callable = eqx.field(static=True)
+    init: Any
+    xs: Any
+    length: int | None = eqx.field(static=True, default=None)
+    reverse: bool = eqx.field(static=True, default=False)
+    unroll: int | bool = eqx.field(static=True, default=1)
+    name: str | None = eqx.field(static=True, default=None)
+    value: Any = None
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> Scan:
+        if self.value is not None:
+            return self
+        out = _scan_default(self.fn, self.init, self.xs, self.length, self.reverse, self.unroll)
+        return self.replace(value=out)
 
 
-def _join(handlers, states, carry_idx, carried, fresh_outs):
-    out = []
-    ci = iter(carried)
-    fi = iter(fresh_outs)
-    for i, h in enumerate(handlers):
-        if i in carry_idx:
-            out.append(next(ci))
-        else:
-            out.append(h.merge(states[i], next(fi)))
-    return tuple(out)
+class Cond(Effect):
+    """An effect-aware ``cond`` (see :func:`cond`): its ``value`` is the taken branch's."""
+
+    type_name: ClassVar[str] = "cond"
+    has_default: ClassVar[bool] = True
+
+    pred: Any
+    true_fun: Callable = eqx.field(static=True)
+    false_fun: Callable = eqx.field(static=True)
+    operands: tuple
+    name: str | None = eqx.field(static=True, default=None)
+    value: Any = None
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> Cond:
+        if self.value is not None:
+            return self
+        out = _cond_default(self.pred, self.true_fun, self.false_fun, self.operands)
+        return self.replace(value=out)
 
 
 def scan(
@@ -97,67 +208,17 @@ def scan(
 
     Outside any handler it is exactly ``lax.scan``. Under handlers, traces hold each site
     of the body stacked along a leading time axis, and ``seed`` gives each step its own key.
+    It performs a :class:`Scan` effect, so a handler may give the loop another meaning.
     """
-    frame = _FRAME.get()
-    if frame is None or not frame.handlers:
-        return lax.scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
-    handlers, states = frame.handlers, frame.states
-    carry_idx, carried0 = _split(handlers, states)
-    n = length if length is not None else jax.tree.leaves(xs)[0].shape[0]
-
-    def body(carry, x):
-        c, carried, t = carry
-        step = (n - 1 - t) if reverse else t
-        it = iter(carried)
-        step_states = tuple(
-            next(it) if i in carry_idx else h.init_state() for i, h in enumerate(handlers)
-        )
-        (c2, y), new_states = _run_body(handlers, step_states, (ScanStep(step, n),), f, c, x)
-        new_carried = tuple(_as_carry(new_states[i]) for i in carry_idx)
-        fresh = tuple(new_states[i] for i in range(len(handlers)) if i not in carry_idx)
-        return (c2, new_carried, t + 1), (y, fresh)
-
-    (c_final, carried, _), (ys, fresh_stacked) = lax.scan(
-        body, (init, carried0, jnp.asarray(0)), xs, length=length, reverse=reverse, unroll=unroll
-    )
-    _set_frame(Frame(handlers, _join(handlers, states, carry_idx, carried, fresh_stacked)))
-    return c_final, ys
+    msg = Scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
+    return perform(msg).value
 
 
 def cond(pred: Any, true_fun: Callable, false_fun: Callable, *operands: Any) -> Any:
     """``lax.cond`` whose branches may perform effects.
 
     Both branches must perform the same sites with the same shapes, so that the handlers'
-    states have one structure; the trace then holds the taken branch's values.
+    states have one structure; the trace then holds the taken branch's values. It performs
+    a :class:`Cond` effect, so a handler may give the branch another meaning.
     """
-    frame = _FRAME.get()
-    if frame is None or not frame.handlers:
-        return lax.cond(pred, true_fun, false_fun, *operands)
-    handlers, states = frame.handlers, frame.states
-    carry_idx, carried0 = _split(handlers, states)
-
-    def branch(fn):
-        def wrapped(carried, *ops):
-            it = iter(carried)
-            st = tuple(
-                next(it) if i in carry_idx else h.init_state() for i, h in enumerate(handlers)
-            )
-            out, new_states = _run_body(handlers, st, (), fn, *ops)
-            new_carried = tuple(_as_carry(new_states[i]) for i in carry_idx)
-            fresh = tuple(new_states[i] for i in range(len(handlers)) if i not in carry_idx)
-            return out, new_carried, fresh
-
-        return wrapped
-
-    try:
-        out, carried, fresh = lax.cond(
-            pred, branch(true_fun), branch(false_fun), carried0, *operands
-        )
-    except TypeError as e:
-        raise ValueError(
-            "effects.cond: the two branches perform different sites or give them different "
-            "shapes, so the handlers' states differ between branches. Fix: make both "
-            f"branches perform the same named sites with the same shapes. ({e})"
-        ) from e
-    _set_frame(Frame(handlers, _join(handlers, states, carry_idx, carried, fresh)))
-    return out
+    return perform(Cond(pred, true_fun, false_fun, tuple(operands))).value

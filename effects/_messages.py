@@ -46,24 +46,53 @@ class CondIndepStackFrame(eqx.Module):
 class Effect(eqx.Module):
     """Abstract base of all effect messages.
 
-    Subclasses declare at least ``name`` (static, may be ``None``), ``value`` and a static
-    ``stop`` flag. ``has_default`` says whether the effect has a meaning when no handler
-    in force handles it; if so, ``default`` gives that meaning.
+    Every effect declares three fields, so that handlers read them without guessing:
+    ``name`` (static; ``None`` for an anonymous effect, which ``trace`` does not record),
+    ``value`` (the effect's result, ``None`` until something gives it one) and ``stop``
+    (static: a handler that sets it keeps the message from the handlers outside it).
+    ``has_default`` says whether the effect has a meaning when no handler in force
+    handles it; if so, ``default`` gives that meaning.
     """
 
-    type_name: ClassVar[str] = "effect"
-    has_default: ClassVar[bool] = False
+    # Declared here for readers and the type checker; each concrete effect declares them
+    # as its own dataclass fields, in its own order (so that positional construction such
+    # as ``Cost("a", 2.0)`` keeps the order the effect's author chose), and a class that
+    # leaves one out is refused when it is defined (``__init_subclass__``).
+    if TYPE_CHECKING:  # properties, so the type checker adds no dataclass fields
 
-    if TYPE_CHECKING:
-        # The fields every concrete effect declares (see above), spelled out for the type
-        # checker only: at run time they stay the subclasses' own dataclass fields, in the
-        # subclasses' own order.
         @property
         def name(self) -> str | None: ...
         @property
         def value(self) -> Any: ...
         @property
         def stop(self) -> bool: ...
+
+    type_name: ClassVar[str] = "effect"
+    has_default: ClassVar[bool] = False
+    required_fields: ClassVar[tuple[str, ...]] = ("name", "value", "stop")
+    # Whether the effect declares an ``indices`` field (set for each class when it is
+    # defined): effect-aware ``scan`` tags such effects with its step numbers, and ``seed``
+    # and ``condition`` read them. Subclassing ``Indexed`` makes the field required.
+    indexed: ClassVar[bool] = False
+
+    def __init_subclass__(cls, abstract: bool = False, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = set()
+        for klass in cls.__mro__:
+            declared |= set(vars(klass).get("__annotations__", {}))
+        cls.indexed = "indices" in declared
+        if abstract:
+            return
+        missing = [f for f in cls.required_fields if f not in declared]
+        if missing:
+            raise TypeError(
+                f"Effect {cls.__name__} does not declare the field(s) {missing}; as a "
+                f"subclass of {cls.__mro__[1].__name__} it must declare all of "
+                f"{list(cls.required_fields)}. Fix: add them, e.g. `name: str = "
+                "eqx.field(static=True)`, `value: Any = None`, `stop: bool = "
+                "eqx.field(static=True, default=False)`; or pass `abstract=True` in the "
+                "class statement of an abstract base."
+            )
 
     def default(self) -> Effect:
         """The effect's default interpretation, applied after every handler's ``process``."""
@@ -92,48 +121,108 @@ class Effect(eqx.Module):
         return key == "type" or hasattr(self, key)
 
 
-class AbstractSite(Effect):
-    """Abstract base of effects that contribute a log density: ``Sample`` and ``Factor``."""
+class Indexed(Effect, abstract=True):
+    """Abstract base of effects addressed by the step numbers of the effect-aware
+    ``scan`` loops around them: ``indices`` (outermost loop first), which the scan tags
+    and ``seed`` folds into each site's key."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def indices(self) -> tuple: ...
+
+    required_fields: ClassVar[tuple[str, ...]] = ("name", "value", "stop", "indices")
+
+
+class Site(Indexed, abstract=True):
+    """Abstract base of the named sites a model's trace holds (``sample``, ``factor``,
+    ``param``, ``deterministic``): ``cond_indep_stack`` lists the plates around the site,
+    innermost first."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def cond_indep_stack(self) -> tuple[CondIndepStackFrame, ...]: ...
+
+    required_fields: ClassVar[tuple[str, ...]] = (
+        "name",
+        "value",
+        "stop",
+        "indices",
+        "cond_indep_stack",
+    )
+
+
+class AbstractSite(Site, abstract=True):
+    """Abstract base of effects that contribute a log density: ``Sample`` and ``Factor``.
+
+    A subclass gives its elementwise log density before mask and scale in
+    ``log_density`` (the factor that ``handlers.factors`` records, with the mask and scale
+    beside it); ``log_prob`` applies them. A subclass that overrides ``log_prob`` alone
+    still works: its factor is that log density, with no mask or scale beside it.
+    """
+
+    def log_density(self) -> Array:
+        """The site's elementwise log density, before its mask and scale."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines neither log_density nor log_prob. Fix: define "
+            "log_density (the elementwise log density before mask and scale)."
+        )
 
     def log_prob(self) -> Array:
         """The site's elementwise log density, with its mask and scale applied."""
-        raise NotImplementedError
+        n = self._stacked_axes()
+        if n:
+            return self._map_stacked(type(self).log_prob, n)
+        return mask_and_scale(self.log_density(), self.mask, self.scale, self.name)
+
+    @property
+    def mask(self) -> Any:
+        return None
+
+    @property
+    def scale(self) -> Any:
+        return None
 
     def _stacked_axes(self) -> int:
         # A site recorded through an effect-aware `scan` has every leaf (distribution
         # parameters, value, scale, mask, and the step numbers in `indices`) stacked along
         # one leading axis per loop. Its distribution's static shapes are per step, so the
         # log density must be mapped over those axes rather than broadcast.
-        idx = getattr(self, "indices", ())
+        idx = self.indices
         return jnp.ndim(idx[0]) if idx else 0
 
-    def _map_stacked(self, n: int) -> Array:
-        f = type(self).log_prob
+    def _map_stacked(self, f: Callable[[Any], Array], n: int) -> Array:
         for _ in range(n):
             f = jax.vmap(f)
         return f(self)
 
-    def _mask_and_scale(self, lp: Array, mask: ArrayLike | None, scale: ArrayLike | None) -> Array:
-        for what, x in (("mask", mask), ("scale", scale)):
-            if x is not None and _enlarges(jnp.shape(x), jnp.shape(lp)):
-                raise ValueError(
-                    f"Site '{getattr(self, 'name', None)}': its {what} has shape "
-                    f"{tuple(jnp.shape(x))}, which does not broadcast to the shape of the "
-                    f"site's log density {tuple(jnp.shape(lp))} without enlarging it (that "
-                    f"would count each term more than once). Fix: give the {what} a shape "
-                    f"that broadcasts to {tuple(jnp.shape(lp))} (the site's sample_shape + "
-                    "batch_shape), e.g. drop its extra dims."
-                )
-        # Broadcast explicitly (the check above allows only shapes that do not enlarge
-        # the log density): implicit rank promotion is not relied on.
-        given = [jnp.shape(x) for x in (mask, scale) if x is not None]
-        shape = jnp.broadcast_shapes(jnp.shape(lp), *given)
-        lp = jnp.broadcast_to(lp, shape)
-        if mask is not None:
-            lp = jnp.where(jnp.broadcast_to(mask, shape), lp, jnp.zeros((), lp.dtype))
-        if scale is not None:
-            lp = lp * jnp.broadcast_to(scale, shape)
-        return lp
+
+def mask_and_scale(
+    lp: Array, mask: ArrayLike | None, scale: ArrayLike | None, name: str | None
+) -> Array:
+    """``lp`` (site ``name``'s elementwise log density) with its mask and scale applied.
+    Refuses a mask or scale that would enlarge ``lp`` (counting terms more than once)."""
+    for what, x in (("mask", mask), ("scale", scale)):
+        if x is not None and _enlarges(jnp.shape(x), jnp.shape(lp)):
+            raise ValueError(
+                f"Site '{name}': its {what} has shape "
+                f"{tuple(jnp.shape(x))}, which does not broadcast to the shape of the "
+                f"site's log density {tuple(jnp.shape(lp))} without enlarging it (that "
+                f"would count each term more than once). Fix: give the {what} a shape "
+                f"that broadcasts to {tuple(jnp.shape(lp))} (the site's sample_shape + "
+                "batch_shape), e.g. drop its extra dims."
+            )
+    # Broadcast explicitly (the check above allows only shapes that do not enlarge
+    # the log density): implicit rank promotion is not relied on.
+    given = [jnp.shape(x) for x in (mask, scale) if x is not None]
+    shape = jnp.broadcast_shapes(jnp.shape(lp), *given)
+    lp = jnp.broadcast_to(lp, shape)
+    if mask is not None:
+        lp = jnp.where(jnp.broadcast_to(mask, shape), lp, jnp.zeros((), lp.dtype))
+    if scale is not None:
+        lp = lp * jnp.broadcast_to(scale, shape)
+    return lp
 
 
 def _broadcast(a: tuple, b: tuple) -> tuple | None:
@@ -215,12 +304,11 @@ class Sample(AbstractSite):
                 check_observed_eagerly(msg)
         return msg
 
-    def log_prob(self) -> Array:
+    def log_density(self) -> Array:
         n = self._stacked_axes()
         if n:
-            return self._map_stacked(n)
-        lp = self.fn.log_prob(self.value)
-        return self._mask_and_scale(lp, self.mask, self.scale)
+            return self._map_stacked(type(self).log_density, n)
+        return self.fn.log_prob(self.value)
 
 
 def _check_value_shape(msg: Sample) -> None:
@@ -270,14 +358,11 @@ class Factor(AbstractSite):
             return self.replace(value=jnp.zeros(jnp.shape(self.log_factor) + (0,)))
         return self
 
-    def log_prob(self) -> Array:
-        n = self._stacked_axes()
-        if n:
-            return self._map_stacked(n)
-        return self._mask_and_scale(jnp.asarray(self.log_factor), self.mask, self.scale)
+    def log_density(self) -> Array:
+        return jnp.asarray(self.log_factor)
 
 
-class Param(Effect):
+class Param(Site):
     """A learnable parameter. ``init_value`` is an array, or ``init_fn(key)`` gives one."""
 
     type_name: ClassVar[str] = "param"
@@ -312,7 +397,7 @@ class Param(Effect):
         return self.replace(value=self.init_value)
 
 
-class Deterministic(Effect):
+class Deterministic(Site):
     """A named deterministic value, recorded by ``trace``."""
 
     type_name: ClassVar[str] = "deterministic"
@@ -325,7 +410,7 @@ class Deterministic(Effect):
     stop: bool = eqx.field(static=True, default=False)
 
 
-class Plate(Effect):
+class Plate(Indexed):
     """Entering a plate: its value is the (sub)sample of indices ``0..size-1`` in use."""
 
     type_name: ClassVar[str] = "plate"
@@ -391,7 +476,7 @@ class Subsample(Effect):
     stop: bool = eqx.field(static=True, default=False)
 
 
-class PRNGKey(Effect):
+class PRNGKey(Indexed):
     """A request for a fresh PRNG key; its value is ``None`` when no seed is in force."""
 
     type_name: ClassVar[str] = "prng_key"

@@ -1,8 +1,20 @@
-"""``plate``: a context manager that broadcasts the sites inside it along one batch dim."""
+"""``plate``: a context manager that broadcasts the sites inside it along one batch dim;
+and batch dims as effects (:class:`AllocateDim`, :class:`ReleaseDim`).
+
+A plate asks for a batch dim when it is entered and gives it back when it exits;
+enumeration (``enum``, ``markov``) asks for dims of its own. Who answers is a handler's
+business: ``handlers.dims`` keeps the dims in use as its state, reserves the dims left of
+``max_plate_nesting`` for enumeration, and lets released ones be used again. With no such
+handler in force, the default meaning serves plates only, from the plates in force (the
+first dim from the right that no enclosing plate uses).
+
+Dims are negative, counted from the right of a site's batch shape: plates take ``-1,
+-2, ...``; enumeration takes ``-(max_plate_nesting + 1)`` and further left.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import equinox as eqx
 import jax
@@ -10,9 +22,19 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
+from . import _frame
 from ._handler import Handler
-from ._messages import CondIndepStackFrame, Deterministic, Factor, Param, Plate, Sample, Subsample
-from ._runtime import _FRAME, Frame, _set_frame, perform
+from ._messages import (
+    CondIndepStackFrame,
+    Deterministic,
+    Effect,
+    Factor,
+    Param,
+    Plate,
+    Sample,
+    Subsample,
+)
+from ._runtime import perform
 
 
 class PlateHandler(Handler):
@@ -71,11 +93,90 @@ class PlateHandler(Handler):
         return msg.replace(value=jnp.take(data, self.subsample_indices, axis=axis))
 
 
-def _used_dims() -> dict[int, str]:
-    frame = _FRAME.get()
-    if frame is None:
-        return {}
-    return {h.dim: h.name for h in frame.handlers if isinstance(h, PlateHandler)}
+def plate_dims_in_force() -> dict[int, tuple[str, str]]:
+    """The dims of the plates in force (dim -> (plate name, "plate"))."""
+    return {h.dim: (h.name, "plate") for h in _frame.in_force() if isinstance(h, PlateHandler)}
+
+
+DimKind = Literal["plate", "enum"]
+
+
+def _holder(owner: str, kind: str) -> str:
+    return f"plate '{owner}'" if kind == "plate" else f"enumerated site '{owner}'"
+
+
+def describe_dims(in_use: dict[int, tuple[str, str]]) -> str:
+    """``in_use`` (dim -> (owner, kind)) for an error message, rightmost first."""
+    if not in_use:
+        return "none"
+    return ", ".join(f"{d} ({_holder(*in_use[d])})" for d in sorted(in_use, reverse=True))
+
+
+def first_free(in_use: dict[int, Any], start: int) -> int:
+    """The rightmost dim at or left of ``start`` that is not in use."""
+    d = start
+    while d in in_use:
+        d -= 1
+    return d
+
+
+class AllocateDim(Effect):
+    """A request for a batch dim for ``owner`` (a plate's name or an enumerated site's).
+
+    ``kind`` says what it is for: ``"plate"`` dims are taken from the right;
+    ``"enum"`` dims from the left of the plates' region. ``dim`` asks for a particular
+    dim (a plate's ``dim=`` argument). Its ``value`` is the dim given.
+    """
+
+    type_name: ClassVar[str] = "allocate_dim"
+    has_default: ClassVar[bool] = True
+
+    owner: str = eqx.field(static=True)
+    kind: DimKind = eqx.field(static=True, default="plate")
+    dim: int | None = eqx.field(static=True, default=None)
+    name: None = eqx.field(static=True, default=None)
+    value: Any = eqx.field(static=True, default=None)
+    stop: bool = eqx.field(static=True, default=False)
+
+    def default(self) -> AllocateDim:
+        if self.value is not None:
+            return self
+        if self.kind != "plate":
+            raise ValueError(
+                f"'{self.owner}' asks for an enumeration dim, but no dims handler is in "
+                "force to reserve one left of the plates. Fix: run the model under "
+                "`handlers.dims(max_plate_nesting=...)` (the enumeration handlers put one "
+                "in force for you)."
+            )
+        in_use = plate_dims_in_force()
+        if self.dim is not None:
+            check_requested(self.owner, self.kind, self.dim, in_use)
+            return self.replace(value=self.dim)
+        return self.replace(value=first_free(in_use, -1))
+
+
+def check_requested(owner: str, kind: str, dim: int, in_use: dict[int, tuple[str, str]]) -> None:
+    """Refuse a requested ``dim`` that someone else holds."""
+    if dim in in_use and in_use[dim][0] != owner:
+        raise ValueError(
+            f"{_holder(owner, kind)} asks for dim {dim}, which the {_holder(*in_use[dim])} "
+            f"already uses (dims in use: {describe_dims(in_use)}). Fix: give one of them a "
+            "different dim, or leave dim=None to allocate one automatically."
+        )
+
+
+class ReleaseDim(Effect):
+    """``owner`` gives back batch dim ``dim`` (a plate on exit). No meaning by default:
+    without a dims handler, plates' dims are read from the plates in force."""
+
+    type_name: ClassVar[str] = "release_dim"
+    has_default: ClassVar[bool] = True
+
+    owner: str = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    name: None = eqx.field(static=True, default=None)
+    value: Any = eqx.field(static=True, default=None)
+    stop: bool = eqx.field(static=True, default=False)
 
 
 class _TracedSize:
@@ -143,40 +244,32 @@ class plate(eqx.Module):
                 f"batch shape), got {self.dim}."
             )
 
-    def _resolve_dim(self) -> int:
-        used = _used_dims()
-        if self.dim is not None:
-            if self.dim in used and used[self.dim] != self.name:
-                raise ValueError(
-                    f"plate '{self.name}' asks for dim {self.dim}, which the enclosing plate "
-                    f"'{used[self.dim]}' already uses. Fix: give one of them a different "
-                    "dim, or leave dim=None to allocate one automatically."
-                )
-            return self.dim
-        d = -1
-        while d in used:
-            d -= 1
-        return d
-
     def __enter__(self) -> Array:
         sub = self.size if self.subsample_size is None else self.subsample_size
-        dim = self._resolve_dim()
-        idx = perform(Plate(name=self.name, size=self.size, subsample_size=sub, dim=dim)).value
-        handler = PlateHandler(self.name, self.size, sub, dim, jnp.asarray(idx))
-        frame = _FRAME.get()
-        hs = frame.handlers if frame is not None else ()
-        ss = frame.states if frame is not None else ()
-        _FRAME.set(Frame((handler,) + hs, (None,) + ss))
-        return idx
-
-    def __exit__(self, *exc: Any) -> None:
-        frame = _FRAME.get()
-        if frame is None or not frame.handlers or not isinstance(frame.handlers[0], PlateHandler):
-            raise RuntimeError(f"plate '{self.name}' exited but is not the innermost handler.")
-        if frame.handlers[0].name != self.name:
-            raise RuntimeError(
-                f"plate '{self.name}' exited while plate '{frame.handlers[0].name}' is "
-                "innermost; plates must be properly nested."
+        dim = perform(AllocateDim(self.name, "plate", self.dim)).value
+        # The handled Plate message says what the plate means: a handler may have given
+        # it its indices (replay, substitute) or another dim.
+        msg = perform(Plate(name=self.name, size=self.size, subsample_size=sub, dim=dim))
+        if msg.dim is None:
+            raise ValueError(
+                f"plate '{self.name}': a handler gave the Plate message no dim. Fix: a "
+                "handler that reinterprets Plate must keep or set its dim."
             )
-        _set_frame(Frame(frame.handlers[1:], frame.states[1:]))
+        handler = PlateHandler(self.name, self.size, sub, msg.dim, jnp.asarray(msg.value))
+        _frame.enter((handler,), (None,))
+        return msg.value
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        handlers = _frame.in_force()
+        top = handlers[0] if handlers else None
+        if not (isinstance(top, PlateHandler) and top.name == self.name):
+            if exc_type is not None:
+                return None  # the error on its way out says more
+            inner = top.handler_name if top is not None else "(none)"
+            raise RuntimeError(
+                f"plate '{self.name}' exited while {inner} is innermost in force; plates "
+                "and handler `with` blocks must be properly nested."
+            )
+        _frame.exit(handlers[:1], len(handlers) - 1, f"plate '{self.name}'")
+        perform(ReleaseDim(self.name, top.dim))
         return None

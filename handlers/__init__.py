@@ -19,6 +19,13 @@ from ._condition import (
     condition as condition,
     substitute as substitute,
 )
+from ._dims import Dims as Dims, DimTable as DimTable, dims as dims
+from ._factors import (
+    Factors as Factors,
+    LogFactor as LogFactor,
+    factors as factors,
+    sum_factors as sum_factors,
+)
 from ._scale_mask import Mask as Mask, Scale as Scale, mask as mask, scale as scale
 from ._seed import Seed as Seed, seed as seed, site_key as site_key
 from ._trace import Trace as Trace, TraceHandler as TraceHandler, trace as trace

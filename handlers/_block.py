@@ -30,7 +30,7 @@ class Block(_Handler):
     expose_types: tuple[type, ...] | None = eqx.field(static=True, default=None)
 
     def hides(self, msg: Effect) -> bool:
-        name = getattr(msg, "name", None)
+        name = msg.name
         if self.hide_fn is not None:
             return bool(self.hide_fn(msg))
         if self.hide is not None:
@@ -50,9 +50,8 @@ class Block(_Handler):
         return SeenNames()
 
     def process(self, msg, state):
-        name = getattr(msg, "name", None)
-        if name is not None:
-            state = state.add(name)
+        if msg.name is not None:
+            state = state.add(msg.name)
         if self.hides(msg):
             return msg.replace(stop=True), state
         return msg, state

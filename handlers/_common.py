@@ -60,12 +60,4 @@ def check_on_unknown(value: str) -> None:
 
 def wrap(fn: Callable | None, handler: _H) -> _H | Handled:
     """NumPyro-style dual use: ``h(fn, ...)`` wraps fn; ``h(...)`` is the handler itself."""
-    if fn is None:
-        return handler
-    if not callable(fn):
-        raise TypeError(
-            f"{handler.handler_name}: expected a model (a callable) as first argument, got "
-            f"{type(fn).__name__}: {fn!r}. Fix: pass the model function itself, or pass "
-            "the handler's data by keyword."
-        )
-    return Handled(fn, handler)
+    return handler if fn is None else handler(fn)

@@ -84,8 +84,7 @@ class _SiteValues(_Handler):
             value = self.value_fn(msg)
         elif msg.name in self.data:
             state = state.add(msg.name)
-            # Param and plate messages carry no scan indices.
-            indices = getattr(msg, "indices", ())
+            indices = msg.indices if msg.indexed else ()
             data = self.data[msg.name]
             short = _steps_given(data, indices)
             if short is not None:

@@ -38,7 +38,7 @@ class Replay(_Handler):
                 f"{guide['type']} site. Fix: replay a trace in which '{msg.name}' was "
                 "sampled, e.g. one recorded from a guide or from the prior."
             )
-        value = index_steps(guide["value"], getattr(msg, "indices", ()))
+        value = index_steps(guide["value"], msg.indices if msg.indexed else ())
         msg = msg.replace(value=jnp.asarray(value))
         if isinstance(msg, Sample):
             infer = guide.get("infer")

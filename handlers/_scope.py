@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 import equinox as eqx
 
-from effects import CondIndepStackFrame, Effect, Handled, Handler as _Handler
+from effects import CondIndepStackFrame, Effect, Handled, Handler as _Handler, Site
 
 from ._common import wrap
 
@@ -42,10 +42,10 @@ class Scope(_Handler):
 
     def process(self, msg, state):
         changes = {}
-        name = getattr(msg, "name", None)
+        name = msg.name
         if name is not None and not self._hidden(msg.type_name, type(msg)):
             changes["name"] = self._rename(name)
-        stack = getattr(msg, "cond_indep_stack", None)
+        stack = msg.cond_indep_stack if isinstance(msg, Site) else ()
         if stack and not self._hidden("plate"):
             changes["cond_indep_stack"] = tuple(
                 CondIndepStackFrame(self._rename(f.name), f.dim, f.size) for f in stack

@@ -77,7 +77,9 @@ class Seed(_Handler):
                 k = site_key(jax.random.fold_in(self.key, state), "__prng_key__", msg.indices)
                 return msg.replace(value=k), state + 1
             return msg.replace(value=site_key(self.key, msg.name, msg.indices)), state
-        if msg.key is not None or (msg.value is not None and getattr(msg, "fill", None) is None):
+        if msg.key is not None or (
+            msg.value is not None and not (isinstance(msg, Sample) and msg.fill is not None)
+        ):
             return msg, state
         if isinstance(msg, Param) and msg.init_fn is None:
             return msg, state

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import ClassVar, overload
 
 import equinox as eqx
-import jax.numpy as jnp
 from jaxtyping import Array
 
 from effects import AbstractSite, Effect, Handled, Handler as _Handler, Plate
 
 from ._common import wrap
+from ._factors import LogFactor, sum_factors
 
 
 class Trace(eqx.Module, Mapping):
@@ -67,12 +67,9 @@ class Trace(eqx.Module, Mapping):
         return Trace(self.names + (name,), self.sites + (msg,))
 
     def log_prob_sum(self) -> Array:
-        """Sum of the scaled, masked log densities of all sample and factor sites."""
-        total = jnp.zeros(())
-        for site in self.sites:
-            if isinstance(site, AbstractSite):
-                total = total + jnp.sum(site.log_prob())
-        return total
+        """Sum of the scaled, masked log densities of all sample and factor sites (the sum
+        of their factors; raises on a factor with an enumerated dim)."""
+        return sum_factors(LogFactor.of(s) for s in self.sites if isinstance(s, AbstractSite))
 
 
 class TraceHandler(_Handler):
@@ -86,7 +83,7 @@ class TraceHandler(_Handler):
         return Trace()
 
     def postprocess(self, msg, state):
-        if getattr(msg, "name", None) is None:
+        if msg.name is None:
             return msg, state
         return msg, state.add(msg)
 

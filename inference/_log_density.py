@@ -21,8 +21,8 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from dists import biject_to
-from effects import Factor, Handler, Param, Sample, run
-from handlers import Trace, substitute, trace
+from effects import AbstractSite, Handler, Param, Sample, run
+from handlers import LogFactor, Trace, substitute, trace
 
 from ._model_args import ModelArgs
 
@@ -73,15 +73,17 @@ class ToSupport(Handler):
 
 
 class LogJoint(Handler):
-    """Sum of the scaled and masked log densities of all sample and factor sites."""
+    """The log joint: the sum of every sample and factor site's log-density factor, masked
+    and scaled (``handlers.LogFactor``), accumulated site by site. A factor with a dim a
+    sum cannot reduce (an enumerated one) raises, naming the site."""
 
-    handles: ClassVar = (Sample, Factor)
+    handles: ClassVar = (AbstractSite,)
 
     def init_state(self):
         return jnp.zeros(())
 
     def postprocess(self, msg, state):
-        return msg, state + jnp.sum(msg.log_prob())
+        return msg, state + LogFactor.of(msg).total()
 
 
 def log_density(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._law import HandlerLaw, Law
 from ._laws_composition import COMPOSITION_LAWS
+from ._laws_core import CORE_LAWS
 from ._laws_data import DATA_LAWS
 from ._laws_density import DENSITY_LAWS
 from ._laws_generic import GENERIC_LAWS
@@ -14,7 +15,14 @@ from ._laws_transforms import TRANSFORM_LAWS
 
 #: Laws about generated models and the standard handlers.
 MODEL_LAWS: tuple[Law, ...] = (
-    SEED_LAWS + TRANSFORM_LAWS + COMPOSITION_LAWS + DATA_LAWS + DENSITY_LAWS + MORE_LAWS + SVI_LAWS
+    SEED_LAWS
+    + TRANSFORM_LAWS
+    + COMPOSITION_LAWS
+    + DATA_LAWS
+    + DENSITY_LAWS
+    + MORE_LAWS
+    + SVI_LAWS
+    + CORE_LAWS
 )
 #: Laws that any handler should obey (bind them to a handler to check them).
 HANDLER_LAWS: tuple[HandlerLaw, ...] = GENERIC_LAWS

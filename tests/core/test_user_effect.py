@@ -187,7 +187,10 @@ class TemperedObserve(AbstractSite):
     fn: Any
     value: Array
     temperature: Array
-    indices: tuple = ()
+    indices: tuple = ()  # the step numbers of enclosing effect-aware scans
+    # The plates around the site (innermost first). Every log-density site declares it,
+    # so that handlers that label a factor's dims by its plates can read it.
+    cond_indep_stack: tuple = eqx.field(static=True, default=())
     stop: bool = eqx.field(static=True, default=False)
 
     def default(self) -> "TemperedObserve":
