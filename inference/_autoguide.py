@@ -40,6 +40,7 @@ from handlers import Trace, seed, substitute, trace
 from ._elbo import ParamValues, has_param
 from ._init import InitStrategy, as_strategy, init_to_median
 from ._log_density import potential_energy
+from ._model_args import ModelArgs
 
 
 def model_sites(
@@ -59,6 +60,32 @@ def model_sites(
         return tr
 
     return contextvars.Context().run(go)
+
+
+@eqx.filter_jit
+def _draws(guide: Callable, params: dict, margs: ModelArgs, keys: Array) -> dict[str, Array]:
+    values = ParamValues(dict(params))
+
+    def one(k):
+        _, (_, _, tr) = margs.call(run(guide, values >> seed(k) >> trace()))
+        return {
+            name: s.value
+            for name, s in tr.items()
+            if isinstance(s, Sample) and not s.infer.get("is_auxiliary", False)
+        }
+
+    return jax.vmap(one)(keys)
+
+
+def posterior_draws(
+    guide: Callable, rng_key: Any, params: dict, args: tuple, kwargs: dict, sample_shape: tuple
+) -> dict[str, Array]:
+    """Draws of the guide's (non-auxiliary) sample sites at ``params``, ``sample_shape``
+    leading: one compiled program (the model's arguments follow :class:`ModelArgs`)."""
+    n = math.prod(sample_shape)
+    keys = jax.random.split(rng_key, max(n, 1))
+    out = _draws(guide, dict(params), ModelArgs.of(args, kwargs), keys)
+    return {k: jnp.reshape(v, tuple(sample_shape) + v.shape[1:]) for k, v in out.items()}
 
 
 class _Site(eqx.Module):
@@ -171,20 +198,7 @@ class AutoGuide(eqx.Module):
         **kwargs: Any,
     ) -> dict[str, Array]:
         """Draws of every latent site of the model, ``sample_shape`` leading."""
-        n = math.prod(sample_shape)
-        keys = jax.random.split(rng_key, max(n, 1))
-        values = ParamValues(dict(params))
-
-        def one(k):
-            _, (_, _, tr) = run(self, values >> seed(k) >> trace())(*args, **kwargs)
-            return {
-                name: s.value
-                for name, s in tr.items()
-                if isinstance(s, Sample) and not s.infer.get("is_auxiliary", False)
-            }
-
-        out = jax.vmap(one)(keys)
-        return {k: jnp.reshape(v, tuple(sample_shape) + v.shape[1:]) for k, v in out.items()}
+        return posterior_draws(self, rng_key, params, args, kwargs, tuple(sample_shape))
 
 
 def _enter_plates(stack: contextlib.ExitStack, site: _Site) -> dict[int, Array]:
@@ -697,20 +711,7 @@ class AutoGuideList(eqx.Module):
         return out
 
     def sample_posterior(self, rng_key, params, *args, sample_shape=(), **kwargs):
-        n = math.prod(sample_shape)
-        keys = jax.random.split(rng_key, max(n, 1))
-        values = ParamValues(dict(params))
-
-        def one(k):
-            _, (_, _, tr) = run(self, values >> seed(k) >> trace())(*args, **kwargs)
-            return {
-                name: s.value
-                for name, s in tr.items()
-                if isinstance(s, Sample) and not s.infer.get("is_auxiliary", False)
-            }
-
-        out = jax.vmap(one)(keys)
-        return {k: jnp.reshape(v, tuple(sample_shape) + v.shape[1:]) for k, v in out.items()}
+        return posterior_draws(self, rng_key, params, args, kwargs, tuple(sample_shape))
 
     def median(self, params, *args, **kwargs):
         out = {}
