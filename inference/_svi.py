@@ -31,6 +31,7 @@ from effects import Param, run
 from handlers import replay, seed, trace
 
 from ._elbo import ELBO, ParamValues
+from ._jit import run_once_jit
 from ._model_args import ModelArgs
 
 
@@ -119,7 +120,9 @@ def _init(program: _Program, key: PRNGKeyArray, margs: ModelArgs) -> SVIState:
     return SVIState(params, opt_state, k_state, constraints)
 
 
-_init_jit = eqx.filter_jit(_init)
+# Init runs once per fit: compiled without LLVM's optimisation passes on CPU (as the MCMC
+# initialisation is), which are most of its compile time.
+_init_jit = run_once_jit(_init)
 
 
 def _step(program: _Program, state: SVIState, margs: ModelArgs) -> tuple[SVIState, Array]:
