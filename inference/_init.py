@@ -27,6 +27,12 @@ from ._model_args import Const, ModelArgs, explain_traced_args
 from ._validation import family_name, raise_violations, site_checks, violation_message
 
 
+def _enumerated(site: Sample) -> bool:
+    """A latent discrete site marked for enumeration: the potential sums it out, so it
+    takes no initial value and is not a coordinate of the sampler."""
+    return site.fn.is_discrete and site.infer.get("enumerate") == "parallel"
+
+
 def _latent(msg: Any) -> bool:
     return isinstance(msg, Sample) and not msg.is_observed and msg.value is None
 
@@ -245,13 +251,17 @@ def latent_sites(tr: Trace) -> dict[str, Sample]:
     out = {}
     for name, site in tr.items():
         if isinstance(site, Sample) and not site.is_observed:
+            if _enumerated(site):
+                continue  # summed out by the potential (inference._log_density)
             if site.fn.is_discrete:
                 raise ValueError(
-                    f"Site '{name}' is a discrete latent variable ({family_name(site.fn)}); "
-                    "gradient-based samplers need continuous latent sites, and enumeration "
-                    "of discrete sites is not built yet (it is coming). Fix: marginalise it "
-                    "out (sum over its values with a factor or a mixture distribution), or "
-                    "observe it."
+                    f"Site '{name}' is a discrete latent variable ({family_name(site.fn)}) "
+                    "that is not marked for enumeration; gradient-based samplers need "
+                    "continuous latent sites, and enumeration of unmarked discrete sites is "
+                    "not automatic. Fix: mark it for "
+                    "enumeration, with `handlers.config_enumerate(model)` or "
+                    "infer={'enumerate': 'parallel'} on the site, so that the potential "
+                    "sums it out; or marginalise it out by hand; or observe it."
                 )
             out[name] = site
     if not out:
@@ -265,11 +275,14 @@ def latent_sites(tr: Trace) -> dict[str, Sample]:
 
 def unconstrained_shapes(tr: Trace) -> dict[str, tuple[int, ...]]:
     """Each latent site's shape in unconstrained space (what ``init_params`` hold)."""
-    out = {}
-    for name, site in latent_sites(tr).items():
-        shape = tuple(site.fn.shape(site.sample_shape))
-        out[name] = tuple(biject_to(site.fn.support).inverse_shape(shape))
-    return out
+    from ._model_spec import ModelSpec
+
+    latent_sites(tr)  # the errors: no latent site, a discrete one
+    return {
+        name: info.unconstrained_shape
+        for name, info in ModelSpec.of_trace(tr).latent.items()
+        if info.unconstrained_shape is not None
+    }
 
 
 def _init_params(key, model, margs: ModelArgs, strategy: InitStrategy):
@@ -278,7 +291,7 @@ def _init_params(key, model, margs: ModelArgs, strategy: InitStrategy):
     _, (_, _, tr) = margs.call(run(model, pipe))
     z = {}
     for name, site in tr.items():
-        if isinstance(site, Sample) and not site.is_observed:
+        if isinstance(site, Sample) and not site.is_observed and not _enumerated(site):
             z[name] = biject_to(site.fn.support).inv(site.value)
     return z, site_checks(tr)
 

@@ -218,8 +218,55 @@ factors_sum_to_the_log_joint = Law(
     handlers=("factors",),
 )
 
+# --------------------------------------------------------------------------------------
+# the model spec
+
+
+def _check_ravel(spec, data, key):
+    # The one law here about `inference` (the model spec lives there): imported lazily,
+    # so that `proofs` needs only effects, handlers and dists to load.
+    from jax.flatten_util import ravel_pytree
+
+    from dists import biject_to
+    from inference import model_spec
+
+    model = build_model(spec)
+    ms = model_spec(model)
+    _, (_, tr) = run(model, H.seed(key) >> H.trace())()
+    u = {
+        name: biject_to(tr[name].fn.support).inv(tr[name].value)
+        for name, info in ms.latent.items()
+        if not info.is_discrete
+    }
+    flat = ms.ravel(u)
+    if flat.shape != (ms.size,):
+        raise AssertionError(f"ravel gave shape {flat.shape}, the spec says ({ms.size},)")
+    reference, _ = ravel_pytree(u)
+    assert_close(flat, reference, "ravel vs jax.flatten_util.ravel_pytree", kind="same")
+    back = ms.unravel(flat)
+    if sorted(back) != sorted(u):
+        raise AssertionError(f"unravel gave sites {sorted(back)}, not {sorted(u)}")
+    for name in u:
+        assert_close(back[name], u[name], f"unravel(ravel(u))[{name}]", kind="same")
+    v = jax.random.normal(jax.random.fold_in(key, 1), (ms.size,), flat.dtype)
+    assert_close(ms.ravel(ms.unravel(v)), v, "ravel(unravel(v))", kind="same")
+
+
+spec_ravel_is_a_bijection = Law(
+    "spec_ravel_is_a_bijection",
+    "The model spec's ravel and unravel are inverse bijections between the continuous "
+    "latent sites' unconstrained values (each of the shape the spec gives) and vectors of "
+    "the spec's size, and ravel lays them out as jax.flatten_util.ravel_pytree does.",
+    "ravel concatenates each site's flattened value in sorted-name order (ravel_pytree's "
+    "order for a dict) and unravel cuts the vector at the same offsets and reshapes; the "
+    "shapes come from the same abstract run, so every cut has the right length.",
+    _check_ravel,
+    handlers=("model_spec",),
+)
+
 CORE_LAWS: tuple[Law, ...] = (
     plates_take_distinct_dims,
     scan_unrolled_by_a_handler,
     factors_sum_to_the_log_joint,
+    spec_ravel_is_a_bijection,
 )
