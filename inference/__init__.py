@@ -79,6 +79,12 @@ from ._log_density import (
 )
 from ._mcmc import MCMC as MCMC, ChainState as ChainState
 from ._model_args import ModelArgs as ModelArgs, TracedArgumentError as TracedArgumentError
+from ._model_spec import (
+    ModelSpec as ModelSpec,
+    PlateInfo as PlateInfo,
+    SiteInfo as SiteInfo,
+    model_spec as model_spec,
+)
 from ._nuts import (
     NUTSInfo as NUTSInfo,
     NUTSState as NUTSState,
