@@ -175,14 +175,22 @@ class AutoGuide(eqx.Module):
         return _latent_sites(tr, type(self).__name__, lambda n: has_param(self._marker(n)))
 
     def _init_unconstrained(self, args, kwargs):
-        """A function ``key -> {site: unconstrained init}`` for param ``init_fn``s."""
+        """A function ``key -> {site: unconstrained init}`` for param ``init_fn``s.
+
+        Within one call of the guide the model runs once for all sites: the first site's
+        key draws every site's initial value (a per-call memo, so a model with many sites
+        is not run, and compiled, once per site).
+        """
+        memo: dict[str, Any] = {}
 
         def at(key):
-            tr = model_sites(self.model, args, kwargs, self.init_loc_fn, key)
-            return {
-                s.name: biject_to(s.support).inv(tr[s.name].value)
-                for s in _latent_sites(tr, type(self).__name__)
-            }
+            if "values" not in memo:
+                tr = model_sites(self.model, args, kwargs, self.init_loc_fn, key)
+                memo["values"] = {
+                    s.name: biject_to(s.support).inv(tr[s.name].value)
+                    for s in _latent_sites(tr, type(self).__name__)
+                }
+            return memo["values"]
 
         return at
 
@@ -272,8 +280,7 @@ class AutoNormal(AutoGuide):
         if not self.init_scale > 0:
             raise ValueError(f"AutoNormal: init_scale must be positive, got {self.init_scale}.")
 
-    def _loc_scale(self, site: _Site, args, kwargs):
-        init = self._init_unconstrained(args, kwargs)
+    def _loc_scale(self, site: _Site, init: Callable):
         loc = param(
             f"{site.name}_{self.prefix}_loc",
             lambda k: _full_init(site, init(k)[site.name]),
@@ -287,8 +294,9 @@ class AutoNormal(AutoGuide):
 
     def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Array]:
         out = {}
+        init = self._init_unconstrained(args, kwargs)
         for site in self._sites(args, kwargs):
-            loc, scale = self._loc_scale(site, args, kwargs)
+            loc, scale = self._loc_scale(site, init)
             with contextlib.ExitStack() as stack:
                 idx = _enter_plates(stack, site)
                 loc, scale = _take_plates(loc, site, idx), _take_plates(scale, site, idx)
