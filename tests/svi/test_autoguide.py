@@ -301,3 +301,27 @@ def test_autoguide_errors():
         AutoNormal(3)
 
     _ = SIGMA
+
+
+def test_bayesian_equinox_layer_learns_the_exact_regression_posterior():
+    # A Linear layer with N(0, 1) priors on its weight and bias, and Gaussian noise of known
+    # scale: Bayesian linear regression, whose posterior is Gaussian and known exactly.
+    # AutoMultivariateNormal contains it; tolerance: 10% of each posterior sd for the means.
+    rng = np.random.default_rng(3)
+    t = rng.normal(size=(30, 2))
+    y = t @ np.array([0.8, -0.4]) + 0.3 + 0.5 * rng.normal(size=30)
+    net = eqx.nn.Linear(2, "scalar", key=jax.random.key(0))
+
+    def model(t, y):
+        layer = random_eqx_module("net", net, D.Normal(0.0, 1.0))
+        with plate("N", t.shape[0]):
+            sample("y", D.Normal(jax.vmap(layer)(t), 0.5), obs=y)
+
+    X = np.concatenate([t, np.ones((30, 1))], axis=1)
+    cov = np.linalg.inv(np.eye(3) + X.T @ X / 0.25)
+    mean = cov @ X.T @ y / 0.25
+    guide = AutoMultivariateNormal(model)
+    params = _fit(guide, model, jnp.asarray(t), jnp.asarray(y), steps=2500)
+    med = guide.median(params, jnp.asarray(t), jnp.asarray(y))
+    got = np.concatenate([np.ravel(med["net.weight"]), np.ravel(med["net.bias"])])
+    np.testing.assert_allclose(got, mean, atol=0.1 * np.sqrt(np.diag(cov)).min())
