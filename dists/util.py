@@ -31,3 +31,6 @@ from ._util import (
     safe_normalize as safe_normalize,
     sum_rightmost as sum_rightmost,
 )
+
+# isort: split
+from ._indexing import vindex as vindex

@@ -38,3 +38,7 @@ from ._lift import Lift as Lift, lift as lift
 from ._replay import Replay as Replay, replay as replay
 from ._scope import Scope as Scope, scope as scope
 from ._uncondition import Uncondition as Uncondition, uncondition as uncondition
+
+# isort: split
+# --- enumeration of discrete latent sites ---
+from ._enum import Enum as Enum, config_enumerate as config_enumerate, enum as enum

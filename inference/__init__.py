@@ -147,3 +147,8 @@ from ._module import (
     random_eqx_module as random_eqx_module,
 )
 from ._svi import SVI as SVI, SVIRunResult as SVIRunResult, SVIState as SVIState
+
+# isort: split
+# --- enumeration: contraction of enumerated factors, infer_discrete ---
+from ._contract import contract_factors as contract_factors
+from ._discrete import infer_discrete as infer_discrete

@@ -22,8 +22,10 @@ from jaxtyping import Array
 
 from dists import biject_to
 from effects import AbstractSite, Handler, Param, Sample, run
-from handlers import LogFactor, Trace, substitute, trace
+from handlers import Enum, LogFactor, Trace, factors, substitute, trace
+from handlers._enum import enumerated
 
+from ._contract import contract_factors
 from ._model_args import ModelArgs
 
 
@@ -86,6 +88,57 @@ class LogJoint(Handler):
         return msg, state + LogFactor.of(msg).total()
 
 
+class _Found(eqx.Module):
+    """What :class:`FindEnumerated` saw: the sites marked for enumeration that had no
+    value, and the deepest plate dim of any sample site (static data only)."""
+
+    names: frozenset = eqx.field(static=True, default=frozenset())
+    depth: int = eqx.field(static=True, default=0)
+
+    def union(self, other: _Found) -> _Found:
+        return _Found(self.names | other.names, max(self.depth, other.depth))
+
+
+class FindEnumerated(Handler):
+    """Finds the latent sites marked for enumeration that no handler gave a value, and
+    the model's plate nesting. Such a site gets a placeholder value (its first support
+    point everywhere), so that the run can finish; a run that found one is done again
+    under ``Enum`` (its values are then the whole support). It computes nothing, so a
+    model with no such site runs exactly as without it."""
+
+    handles: ClassVar = (Sample,)
+    scan_mode: ClassVar[str] = "stack"
+
+    def init_state(self):
+        return _Found()
+
+    def process(self, msg, state):
+        depth = max([-f.dim for f in msg.cond_indep_stack] + [state.depth])
+        if not enumerated(msg):
+            return msg, _Found(state.names, depth)
+        support = jnp.asarray(msg.fn.enumerate_support(expand=True))
+        found = _Found(state.names | {msg.name}, depth)
+        return msg.replace(value=support[0]), found
+
+    def merge(self, state, inner):
+        return state.union(inner)
+
+
+def enumerated_log_joint(
+    model: Callable,
+    model_args: tuple,
+    model_kwargs: Mapping[str, Any],
+    params: Mapping[str, Any],
+    max_plate_nesting: int,
+) -> tuple[Array, Array]:
+    """``(log-Jacobian, log joint with the enumerated sites summed out)`` at unconstrained
+    ``params``: the model runs under ``ToSupport(params) >> Enum >> factors()`` and the
+    factors are contracted (``inference.contract_factors``)."""
+    pipe = ToSupport(dict(params)) >> Enum(max_plate_nesting) >> factors()
+    _, (log_det, _, fs) = run(model, pipe)(*model_args, **model_kwargs)
+    return log_det, contract_factors(fs, max_plate_nesting)
+
+
 def log_density(
     model: Callable,
     model_args: tuple = (),
@@ -107,11 +160,22 @@ def potential_energy(
     model_kwargs: Mapping[str, Any] | None,
     params: Mapping[str, Any],
 ) -> Array:
-    """``-log p`` at unconstrained ``params``, including the log-Jacobian of ``biject_to``."""
+    """``-log p`` at unconstrained ``params``, including the log-Jacobian of ``biject_to``.
+
+    Latent discrete sites marked for enumeration (``handlers.config_enumerate``, or
+    ``infer={"enumerate": "parallel"}``) and absent from ``params`` are summed out: the
+    run that finds them (``FindEnumerated``, which computes nothing) is done again under
+    ``handlers.Enum`` and the factors are contracted. A model with no such site runs once,
+    as ``ToSupport(params) >> LogJoint()``.
+    """
     model_kwargs = dict(model_kwargs or {})
-    _, (log_det, log_joint) = run(model, ToSupport(dict(params)) >> LogJoint())(
-        *model_args, **model_kwargs
-    )
+    _, (log_det, log_joint, found) = run(
+        model, ToSupport(dict(params)) >> LogJoint() >> FindEnumerated()
+    )(*model_args, **model_kwargs)
+    if found.names:
+        log_det, log_joint = enumerated_log_joint(
+            model, model_args, model_kwargs, params, found.depth
+        )
     return -(log_joint + log_det)
 
 
@@ -128,8 +192,14 @@ class ConstrainFn(eqx.Module):
     return_deterministic: bool = eqx.field(static=True, default=True)
 
     def __call__(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        pipe = ToSupport(dict(params)) >> trace()
-        _, (_, tr) = self.model_args.call(run(self.model, pipe))
+        pipe = ToSupport(dict(params)) >> trace() >> FindEnumerated()
+        _, (_, tr, found) = self.model_args.call(run(self.model, pipe))
+        if found.names:
+            # Enumerated sites are not in ``params``: they take their whole support (so a
+            # deterministic site that depends on one has its enumeration dim); their
+            # values come from ``infer_discrete``.
+            pipe = ToSupport(dict(params)) >> Enum(found.depth) >> trace()
+            _, (_, _, tr) = self.model_args.call(run(self.model, pipe))
         out = {}
         for name, site in tr.items():
             if isinstance(site, Sample) and name in params and not site.is_observed:

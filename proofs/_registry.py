@@ -7,6 +7,7 @@ from ._laws_composition import COMPOSITION_LAWS
 from ._laws_core import CORE_LAWS
 from ._laws_data import DATA_LAWS
 from ._laws_density import DENSITY_LAWS
+from ._laws_enum import ENUM_LAWS
 from ._laws_generic import GENERIC_LAWS
 from ._laws_more import MORE_LAWS
 from ._laws_seed import SEED_LAWS
@@ -23,6 +24,7 @@ MODEL_LAWS: tuple[Law, ...] = (
     + MORE_LAWS
     + SVI_LAWS
     + CORE_LAWS
+    + ENUM_LAWS
 )
 #: Laws that any handler should obey (bind them to a handler to check them).
 HANDLER_LAWS: tuple[HandlerLaw, ...] = GENERIC_LAWS

@@ -1,0 +1,147 @@
+"""``infer_discrete``: MAP values or posterior samples of enumerated discrete sites.
+
+The model runs once under ``enum`` (hidden from the handlers outside, as NumPyro does),
+its factors are contracted on the max-product semiring (``temperature=0``) or by forward
+filtering (``temperature=1``), and each enumerated variable is then chosen backwards given
+the ones chosen after it (``inference._contract.backward_sample``). The model then runs
+again, in the handlers in force, with those values substituted: a ``trace`` outside sees
+the discrete sites at their chosen values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array
+
+from effects import Sample, prng_key, run
+from handlers import Enum, block, factors, seed, substitute, trace
+
+from ._contract import backward_sample, contract_terms, terms_of
+
+
+def _max_plate_nesting(first_available_dim: int | None, tr_depth: int) -> int:
+    if first_available_dim is None:
+        return tr_depth
+    if first_available_dim >= 0:
+        raise ValueError(
+            f"infer_discrete: first_available_dim must be negative (-(max_plate_nesting + 1)), "
+            f"got {first_available_dim}."
+        )
+    return -first_available_dim - 1
+
+
+def _depth(model: Callable, args: tuple, kwargs: dict) -> int:
+    """The deepest plate dim of the model's sites (a run hidden from the handlers in
+    force, with the enumerated sites at placeholder values; under ``jit`` it is traced
+    and thrown away)."""
+    from ._log_density import FindEnumerated
+
+    _, (found, _) = run(model, FindEnumerated() >> block())(*args, **kwargs)
+    return found.depth
+
+
+def discrete_values(
+    model: Callable,
+    args: tuple,
+    kwargs: dict,
+    max_plate_nesting: int,
+    temperature: int,
+    key: Any,
+) -> dict[str, Array]:
+    """Each enumerated site's chosen value (MAP or a posterior draw), shaped as the site's
+    value would be without enumeration (its plates at their dims)."""
+    pipe = Enum(max_plate_nesting) >> factors() >> trace() >> block()
+    if key is not None:  # continuous latent sites not given values are drawn
+        pipe = seed(jax.random.fold_in(key, 1)) >> pipe
+    out = run(model, pipe)(*args, **kwargs)[1]
+    fs, tr = out[-3], out[-2]
+    terms, var_plates = terms_of(fs, max_plate_nesting)
+    ring = "max" if temperature == 0 else "sample"
+    _, records = contract_terms(terms, var_plates, ring)
+    chosen = backward_sample(records, key, temperature)
+    out = {}
+    for name, (idx, plates) in chosen.items():
+        site = tr[name]
+        assert isinstance(site, Sample)
+        support = jnp.asarray(site.fn.enumerate_support(expand=False))
+        support = jnp.reshape(support, (support.shape[0],) + tuple(site.fn.event_shape))
+        frames = {f.name: f for f in site.cond_indep_stack}
+        ndim = max([-f.dim for f in site.cond_indep_stack] + [0])
+        full = [1] * ndim
+        for f in site.cond_indep_stack:
+            full[f.dim] = f.size
+        # The chosen indices run along the plates kept by the contraction (a plate of
+        # size one is dropped there); lay them at their dims and broadcast to the rest.
+        order = sorted(range(len(plates)), key=lambda i: frames[plates[i]].dim)
+        idx = jnp.transpose(idx, order)
+        shape = [1] * ndim
+        for pos, i in enumerate(order):
+            shape[frames[plates[i]].dim] = idx.shape[pos]
+        idx = jnp.broadcast_to(jnp.reshape(idx, tuple(shape)), tuple(full))
+        out[name] = support[idx]
+    return out
+
+
+def infer_discrete(
+    fn: Callable | None = None,
+    first_available_dim: int | None = None,
+    temperature: Literal[0, 1] = 1,
+    rng_key: Any = None,
+) -> Any:
+    """Run ``fn`` with its enumerated discrete sites at their MAP values
+    (``temperature=0``) or at a draw from their posterior given everything else
+    (``temperature=1``).
+
+    Args:
+        fn: the model, with its discrete sites marked for enumeration
+            (``handlers.config_enumerate``) and its continuous sites given values (by
+            ``substitute`` or ``condition`` inside it, as in NumPyro).
+        first_available_dim: ``-(max_plate_nesting + 1)``; found from the model when
+            ``None``.
+        temperature: 0 for MAP, 1 for posterior sampling.
+        rng_key: the key for ``temperature=1``; by default one is asked of the ``seed``
+            in force (site ``"_infer_discrete"``).
+
+    Returns:
+        ``fn`` wrapped: calling it returns ``fn``'s value, with the discrete sites at the
+        chosen values (so ``trace(infer_discrete(model, ...)).get_trace(*args)`` records
+        them).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, dists as D
+        >>> from effects import sample
+        >>> from handlers import config_enumerate, trace
+        >>> def model():
+        ...     z = sample("z", D.Bernoulli(probs=0.5))
+        ...     sample("x", D.Normal(jnp.where(z == 1, 3.0, 0.0), 1.0), obs=2.9)
+        >>> tr = trace(infer_discrete(config_enumerate(model), temperature=0)).get_trace()
+        >>> int(tr["z"].value)
+        1
+    """
+    if temperature not in (0, 1):
+        raise ValueError(f"infer_discrete: temperature must be 0 or 1, got {temperature!r}.")
+    if fn is None:
+        return lambda f: infer_discrete(f, first_available_dim, temperature, rng_key)
+
+    def sampled(*args: Any, **kwargs: Any) -> Any:
+        key = rng_key
+        if temperature == 1 and key is None:
+            key = prng_key("_infer_discrete")
+            if key is None:
+                raise ValueError(
+                    "infer_discrete(temperature=1) draws the discrete sites and needs a "
+                    "PRNG key, but none was given and no `seed` handler is in force. Fix: "
+                    "pass rng_key=..., or run under `seed(...)`."
+                )
+        if first_available_dim is None:
+            m = _depth(fn, args, kwargs)
+        else:
+            m = _max_plate_nesting(first_available_dim, 0)
+        values = discrete_values(fn, args, kwargs, m, temperature, key)
+        return substitute(fn, data=values)(*args, **kwargs)
+
+    return sampled
