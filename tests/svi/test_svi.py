@@ -204,9 +204,10 @@ def test_guide_missing_a_latent_site_is_named():
         sample("a", D.Normal(param("m", 0.0), 1.0))
 
     svi = SVI(model, guide, optim.Adam(0.1), Trace_ELBO())
-    state = svi.init(jax.random.key(0))
     with pytest.raises(ValueError, match=r"\['b'\] are not sampled by the guide"):
-        svi.update(state)
+        svi.init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"\['b'\] are not sampled by the guide"):
+        Trace_ELBO().loss(jax.random.key(0), {"m": 0.0}, model, guide)
 
 
 def test_guide_site_unknown_to_the_model_is_named():
