@@ -42,3 +42,4 @@ from ._uncondition import Uncondition as Uncondition, uncondition as uncondition
 # isort: split
 # --- enumeration of discrete latent sites ---
 from ._enum import Enum as Enum, config_enumerate as config_enumerate, enum as enum
+from ._markov import MarkovStep as MarkovStep, markov as markov

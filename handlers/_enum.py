@@ -28,6 +28,7 @@ from effects._plate import describe_dims
 from ._common import wrap
 from ._dims import Dims, DimTable
 from ._infer_config import InferConfig
+from ._markov import MarkovStep
 
 
 def enumerated(msg: Any) -> bool:
@@ -64,34 +65,77 @@ def _check_enumerable(msg: Sample) -> None:
         )
 
 
+class EnumState(eqx.Module):
+    """The dims in use, and the open ``markov`` loops (innermost last): each a pair
+    ``(history, frames)``, ``frames`` holding the names of the variables enumerated in
+    each recent step (static data only)."""
+
+    table: DimTable = DimTable()
+    chains: tuple = eqx.field(static=True, default=())
+
+    def step(self, kind: str, history: int) -> EnumState:
+        if kind == "enter":
+            return EnumState(self.table, self.chains + ((history, ()),))
+        if not self.chains:
+            raise RuntimeError("markov: a step or exit with no markov loop open.")
+        if kind == "exit":
+            return EnumState(self.table, self.chains[:-1])
+        h, frames = self.chains[-1]
+        frames = frames + ((),)
+        table = self.table
+        while len(frames) > h + 1:
+            for owner in frames[0]:
+                for d in table.holds(owner):
+                    table = table.remove(d, owner)
+            frames = frames[1:]
+        return EnumState(table, self.chains[:-1] + ((h, frames),))
+
+    def note(self, name: str) -> tuple:
+        if not self.chains or not self.chains[-1][1]:
+            return self.chains
+        h, frames = self.chains[-1]
+        return self.chains[:-1] + ((h, frames[:-1] + (frames[-1] + (name,),)),)
+
+
 class Enum(_Handler):
     """Enumerates marked discrete sites in parallel; see the module docstring.
 
     ``max_plate_nesting`` is ``-first_available_dim - 1``: plates live in dims
     ``-max_plate_nesting .. -1`` and enumeration dims left of them. The state is the
-    table of dims in use (static data only).
+    table of dims in use and the open ``markov`` loops (static data only).
     """
 
-    handles: ClassVar = (Sample, AllocateDim, ReleaseDim)
+    handles: ClassVar = (Sample, AllocateDim, ReleaseDim, MarkovStep)
     max_plate_nesting: int | None = eqx.field(static=True, default=None)
 
-    def init_state(self) -> DimTable:
-        return DimTable()
+    def init_state(self) -> EnumState:
+        return EnumState()
 
-    def output(self, state: DimTable) -> None:
+    def output(self, state: EnumState) -> None:
         return None
 
-    def process(self, msg, table: DimTable):
+    def process(self, msg, state: EnumState):
+        if isinstance(msg, MarkovStep):
+            return msg, state.step(msg.kind, msg.history)
         if isinstance(msg, (AllocateDim, ReleaseDim)):
-            return Dims(self.max_plate_nesting).process(msg, table)
+            msg, table = Dims(self.max_plate_nesting).process(msg, state.table)
+            return msg, EnumState(table, state.chains)
+        table = state.table
         if enumerated(msg):
             _check_enumerable(msg)
+            if msg.indices:
+                raise NotImplementedError(
+                    f"Site '{msg.name}' is enumerated inside an effect-aware scan, which is "
+                    "not built yet. Fix: write the loop as a Python loop over "
+                    "`markov(range(T))`."
+                )
             msg, table = self._enumerate(msg, table)
+            state = EnumState(table, state.note(str(msg.name)))
         labels = {d: o for d, (o, k) in table.in_use().items() if k == "enum"}
         if labels:
             infer = msg.infer.merged({"dim_labels": _frozen(labels)})
             msg = msg.replace(infer=infer)
-        return msg, table
+        return msg, state
 
     def _enumerate(self, msg: Sample, table: DimTable) -> tuple[Sample, DimTable]:
         request = AllocateDim(str(msg.name), "enum")

@@ -28,7 +28,7 @@ it, and no factor may couple variables of two plates that do not nest.
 
 from __future__ import annotations
 
-import string
+import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -161,11 +161,9 @@ def _check_locality(terms: list[Term], var_plates: dict[str, frozenset[str]]) ->
                 )
 
 
-def _letters(axes: set[Axis]) -> dict[Axis, str]:
-    pool = string.ascii_letters
-    if len(axes) > len(pool):
-        raise ValueError(f"contraction: {len(axes)} axes in one component; at most 52.")
-    return {a: pool[i] for i, a in enumerate(sorted(axes))}
+def _numbers(axes: set[Axis]) -> dict[Axis, int]:
+    """An integer per axis, for ``jnp.einsum``'s sublist form (no limit of 52 letters)."""
+    return {a: i for i, a in enumerate(sorted(axes))}
 
 
 def _finite(x: Array) -> Array:
@@ -176,19 +174,17 @@ def _logsumproduct(terms: Sequence[Term], eliminate: frozenset[Axis], out: tuple
     """``log sum_{eliminate} prod_i exp(term_i)``, laid out along ``out``, by one
     ``jnp.einsum`` (opt_einsum's order), each term shifted by its maximum over the
     eliminated axes (the shifts are constants: ``stop_gradient`` keeps gradients exact)."""
-    letters = _letters({a for t in terms for a in t.axes})
-    ops, subs = [], []
+    numbers = _numbers({a for t in terms for a in t.axes})
+    operands: list[Any] = []
     shift_total = None
     for t in terms:
         red = tuple(i for i, a in enumerate(t.axes) if a in eliminate)
         shift = jax.lax.stop_gradient(_finite(jnp.max(t.log, axis=red, keepdims=True)))
-        ops.append(jnp.exp(t.log - shift))
-        subs.append("".join(letters[a] for a in t.axes))
+        operands += [jnp.exp(t.log - shift), [numbers[a] for a in t.axes]]
         kept = tuple(a for a in t.axes if a not in eliminate)
         s = _align(jnp.squeeze(shift, axis=red), kept, out)
         shift_total = s if shift_total is None else shift_total + s
-    eq = ",".join(subs) + "->" + "".join(letters[a] for a in out)
-    value = jnp.log(jnp.einsum(eq, *ops, optimize="greedy"))
+    value = jnp.log(jnp.einsum(*operands, [numbers[a] for a in out], optimize="greedy"))
     assert shift_total is not None
     return value + shift_total
 
@@ -282,21 +278,31 @@ def contract_terms(
 
 
 def _eliminate_dense(comp, elim, out, ring, records) -> Array:
+    """Variable elimination one variable at a time (the cheapest first: the smallest
+    table of the terms that hold it), recording each variable's table before it is
+    maximised or summed out; the rest are added up along ``out``."""
     sizes: dict[Axis, int] = {}
     for t in comp:
         for a, n in zip(t.axes, t.log.shape):
             sizes[a] = n
-    order = tuple(("enum", v) for v in sorted(elim)) + out
-    table = _dense(comp, order, sizes)
-    axes = order
-    for v in sorted(elim):
+    terms = list(comp)
+    remaining = set(elim)
+
+    def union(v: str) -> list[Axis]:
+        axes = {a for t in terms if ("enum", v) in t.axes for a in t.axes}
+        return sorted(axes - {("enum", v)})
+
+    while remaining:
+        v = min(remaining, key=lambda v: (math.prod(sizes[a] for a in union(v)), v))
+        axes = (("enum", v),) + tuple(union(v))
+        involved = [t for t in terms if ("enum", v) in t.axes]
+        table = _dense(involved, axes, sizes)
         records.append(Record(v, table, axes))
-        if ring == "max":
-            table = jnp.max(table, axis=0)
-        else:
-            table = jax.nn.logsumexp(table, axis=0)
-        axes = axes[1:]
-    return table
+        reduced = jnp.max(table, axis=0) if ring == "max" else jax.nn.logsumexp(table, axis=0)
+        sites = tuple(s for t in involved for s in t.sites)
+        terms = [t for t in terms if ("enum", v) not in t.axes] + [Term(reduced, axes[1:], sites)]
+        remaining.remove(v)
+    return _dense(terms, out, sizes) if terms else jnp.zeros(tuple(sizes[a] for a in out))
 
 
 def _raise_coupling(comp, kept, var_plates, leaf) -> None:
