@@ -67,7 +67,7 @@ def _shape(level: int, sizes: tuple[int, int]) -> tuple[int, ...]:
 def _model(spec, condition_y: bool = False):
     sites, sizes = spec
 
-    def model():
+    def model(all_locs=None):
         values = []
         for i, (k, level, parents, logits, locs, obs) in enumerate(sites):
             with _plates(level, sizes):
@@ -76,7 +76,7 @@ def _model(spec, condition_y: bool = False):
                 with jax.numpy_rank_promotion("allow"):
                     lg = vindex(table, args) if parents else table
                     x = sample(f"x{i}", D.Categorical(logits=lg))
-                    loc = jnp.asarray(locs)[x]
+                    loc = (jnp.asarray(locs) if all_locs is None else all_locs[i])[x]
                     y = None if condition_y else jnp.asarray(obs)
                     sample(f"y{i}", D.Normal(loc, 1.0), obs=y)
                 values.append(x)
@@ -97,18 +97,20 @@ class _plates:
             p.__exit__(*exc)
 
 
-def _brute(spec) -> tuple[float, float, dict]:
-    """log sum, max and argmax over every joint assignment (NumPy)."""
+def _brute(spec) -> tuple[float, float, dict, list]:
+    """log sum, max, argmax over every joint assignment, and the gradient of the log sum
+    with respect to each site's ``locs`` (NumPy)."""
     sites, sizes = spec
     shapes = [_shape(s[1], sizes) for s in sites]
     counts = [math.prod(sh) for sh in shapes]
     total = math.prod(s[0] ** c for s, c in zip(sites, counts))
     assume(total <= _MAX_ASSIGNMENTS)
-    lps, args = [], []
+    lps, args, grads = [], [], []
     ranges = [itertools.product(range(s[0]), repeat=c) for s, c in zip(sites, counts)]
     for assignment in itertools.product(*(list(r) for r in ranges)):
         vals = [np.asarray(a, dtype=int).reshape(sh) for a, sh in zip(assignment, shapes)]
         lp = 0.0
+        grad = []
         for i, (k, level, parents, logits, locs, obs) in enumerate(sites):
             full = _shape(level, sizes)
             idx = tuple(np.broadcast_to(_pad(vals[j], len(full)), full) for j in parents)
@@ -117,18 +119,19 @@ def _brute(spec) -> tuple[float, float, dict]:
             x = np.broadcast_to(vals[i], full)
             lp += np.take_along_axis(lg, x[..., None], -1).sum()
             lp += (-0.5 * (obs - locs[x]) ** 2 - 0.5 * np.log(2 * np.pi)).sum()
+            grad.append(np.bincount(x.reshape(-1), (obs - locs[x]).reshape(-1), minlength=k))
         lps.append(lp)
+        grads.append(grad)
         args.append(vals)
     lps_a = np.asarray(lps)
     m = lps_a.max()
     # The argmax law needs a unique maximum: generated parameters may tie (all zeros).
     assume(len(lps_a) == 1 or np.sort(lps_a)[-2] < m - 1e-6)
     best = args[int(np.argmax(lps_a))]
-    return (
-        float(m + np.log(np.exp(lps_a - m).sum())),
-        float(m),
-        {f"x{i}": v for i, v in enumerate(best)},
-    )
+    post = np.exp(lps_a - m) / np.exp(lps_a - m).sum()
+    grad = [sum(w * g[i] for w, g in zip(post, grads)) for i in range(len(sites))]
+    logz = float(m + np.log(np.exp(lps_a - m).sum()))
+    return logz, float(m), {f"x{i}": v for i, v in enumerate(best)}, grad
 
 
 def _pad(x: np.ndarray, ndim: int) -> np.ndarray:
@@ -136,11 +139,18 @@ def _pad(x: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def _check_marginal(spec, data, key):
-    want, _, _ = _brute(spec)
+    want, _, _, want_grad = _brute(spec)
     model = H.config_enumerate(_model(spec))
-    _, (_, fs) = run(model, H.enum(first_available_dim=-3) >> H.factors())()
     from inference import contract_factors
 
+    def lp(all_locs):
+        _, (_, fs) = run(model, H.enum(first_available_dim=-3) >> H.factors())(all_locs)
+        return contract_factors(fs, 2)
+
+    locs = [jnp.asarray(s[4]) for s in spec[0]]
+    for i, g in enumerate(jax.grad(lp)(locs)):
+        assert_close(g, jnp.asarray(want_grad[i]), f"gradient wrt locs of x{i}", kind="math")
+    _, (_, fs) = run(model, H.enum(first_available_dim=-3) >> H.factors())()
     assert_close(
         contract_factors(fs, 2), jnp.asarray(want), "enumerated vs brute force", kind="math"
     )
@@ -151,13 +161,16 @@ enum_contract_is_the_brute_force_marginal = Law(
     "For a generated discrete model (up to three categorical sites in nested plates, each "
     "with an observed child), the log of the contraction of the factors recorded under "
     "`enum` equals the log of the sum of the joint density over every joint assignment "
-    "of the discrete sites.",
+    "of the discrete sites; so does its gradient with respect to the children's "
+    "locations.",
     "Each enumerated site's values lie along a dim of their own, so each factor holds its "
     "site's log density at every assignment of the variables it depends on. The sum over "
     "assignments of the product of the factors is a sum-product over a plated factor "
     "graph; eliminating each variable once every factor that holds it is in hand "
     "(deepest plates first, multiplying a plate out once no remaining variable lives in "
-    "it) rearranges that sum by distributivity, which is exact.",
+    "it) rearranges that sum by distributivity, which is exact; the contraction is made "
+    "of differentiable operations (the log-space shifts are held constant), so the "
+    "gradient is the gradient of the same function.",
     _check_marginal,
     models=discrete_models,
     handlers=("enum",),
@@ -166,7 +179,7 @@ enum_contract_is_the_brute_force_marginal = Law(
 
 
 def _check_map(spec, data, key):
-    _, _, best = _brute(spec)
+    _, _, best, _ = _brute(spec)
     from inference import infer_discrete
 
     model = H.config_enumerate(_model(spec))
@@ -224,7 +237,73 @@ enum_commutes_with_condition = Law(
     cost=0.5,
 )
 
+
+@st.composite
+def chains(draw) -> tuple:
+    """``(K, history, transition logits (K^history... flattened), locs, ys)``: a chain of
+    length 2..5 whose state depends on the last ``history`` states."""
+    k = draw(st.integers(2, 3))
+    history = draw(st.integers(1, 2))
+    t = draw(st.integers(2, 5))
+    floats = st.floats(-2.0, 2.0, allow_nan=False, width=32)
+    logits = np.asarray(
+        draw(st.lists(floats, min_size=k ** (history + 1), max_size=k ** (history + 1)))
+    )
+    locs = np.asarray(draw(st.lists(floats, min_size=k, max_size=k)))
+    ys = np.asarray(draw(st.lists(floats, min_size=t, max_size=t)))
+    return k, history, logits.reshape((k,) * (history + 1)), locs, ys
+
+
+def _chain_model(spec, use_markov: bool):
+    k, history, logits, locs, ys = spec
+
+    def model():
+        past = [jnp.array(0)] * history
+        steps = H.markov(range(len(ys)), history=history) if use_markov else range(len(ys))
+        for t in steps:
+            with jax.numpy_rank_promotion("allow"):
+                lg = vindex(jnp.asarray(logits), tuple(past) + (slice(None),))
+                x = sample(f"x{t}", D.Categorical(logits=lg))
+                sample(f"y{t}", D.Normal(jnp.asarray(locs)[x], 1.0), obs=jnp.asarray(ys[t]))
+            past = past[1:] + [x]
+
+    return H.config_enumerate(model)
+
+
+def _check_markov(spec, data, key):
+    from inference import contract_factors
+
+    def lp(use_markov):
+        model = _chain_model(spec, use_markov)
+        _, (_, fs, tr) = run(model, H.enum(first_available_dim=-1) >> H.factors() >> H.trace())()
+        return contract_factors(fs, 0), tr
+
+    full, tr_full = lp(False)
+    chain, tr_chain = lp(True)
+    assert_close(chain, full, "markov chain vs full enumeration", kind="math")
+    ndim = max(jnp.ndim(s.value) for s in tr_chain.values() if s.name.startswith("x"))
+    if ndim > spec[1] + 1:
+        raise AssertionError(f"a markov chain of order {spec[1]} used {ndim} enumeration dims")
+
+
+markov_chain_equals_full_enumeration = Law(
+    "markov_chain_equals_full_enumeration",
+    "For a generated chain (2 to 5 steps, states depending on the last `history` states, "
+    "observed children), enumerating under `markov(history=...)` gives the same "
+    "contracted log density as enumerating every state on a dim of its own, and uses at "
+    "most `history + 1` enumeration dims.",
+    "A state more than `history` steps old appears in no factor recorded after its dim is "
+    "released, so the factors hold the same tensors, only with a recycled dim along "
+    "which a newer variable lies; the contraction names each axis by the variable that "
+    "held the dim when the factor was recorded, so it sums the same variables out.",
+    _check_markov,
+    models=chains,
+    handlers=("enum", "markov"),
+    cost=0.5,
+)
+
 ENUM_LAWS: tuple[Law, ...] = (
+    markov_chain_equals_full_enumeration,
     enum_contract_is_the_brute_force_marginal,
     infer_discrete_map_is_the_brute_force_argmax,
     enum_commutes_with_condition,
