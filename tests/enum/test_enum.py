@@ -305,3 +305,25 @@ def test_nuts_on_an_enumerated_mixture_matches_the_grid_posterior():
     mcse = sd / np.sqrt(ess)
     assert abs(draws.mean() - want) < 4 * mcse, (draws.mean(), want, mcse)
     assert "z" not in m.get_samples()
+
+
+def test_nuts_on_an_enumerated_model_compiles_once_for_new_data():
+    def model(x):
+        mu = sample("mu", D.Normal(0.0, 3.0))
+        with plate("n", x.shape[0]):
+            z = sample("z", D.Bernoulli(probs=0.6))
+            with allow:
+                sample("x", D.Normal(mu + 3.0 * f64(z), 1.0), obs=x)
+
+    model = config_enumerate(model)
+    x = jnp.linspace(-2.0, 3.0, 7)
+
+    def fit(k, data):
+        m = MCMC(NUTS(model), num_warmup=20, num_samples=20, progress_bar=False)
+        m.run(jax.random.key(k), data)
+
+    from tests.inference.test_mcmc import _count_compiles
+
+    assert len(_count_compiles(lambda: fit(0, x))) > 0
+    x2 = x + 1.0
+    assert _count_compiles(lambda: fit(1, x2)) == []
