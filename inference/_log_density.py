@@ -146,11 +146,18 @@ def log_density(
     params: Mapping[str, Any] | None = None,
 ) -> tuple[Array, Trace]:
     """``(log joint density, trace)`` of ``model`` with latent sites fixed to ``params``
-    (constrained values), as in NumPyro."""
+    (constrained values), as in NumPyro. Sites marked for enumeration that ``params``
+    leaves out are summed out (their trace values are then their supports, each along
+    its own dim)."""
     model_kwargs = dict(model_kwargs or {})
-    _, (_, tr) = run(model, substitute(dict(params or {}), on_unknown="ignore") >> trace())(
+    given = substitute(dict(params or {}), on_unknown="ignore")
+    _, (_, tr, found) = run(model, given >> trace() >> FindEnumerated())(
         *model_args, **model_kwargs
     )
+    if found.names:
+        pipe = given >> Enum(found.depth) >> factors() >> trace()
+        _, (_, _, fs, tr) = run(model, pipe)(*model_args, **model_kwargs)
+        return contract_factors(fs, found.depth), tr
     return tr.log_prob_sum(), tr
 
 

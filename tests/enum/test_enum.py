@@ -327,3 +327,16 @@ def test_nuts_on_an_enumerated_model_compiles_once_for_new_data():
     assert len(_count_compiles(lambda: fit(0, x))) > 0
     x2 = x + 1.0
     assert _count_compiles(lambda: fit(1, x2)) == []
+
+
+def test_log_density_sums_out_the_enumerated_sites():
+    from inference import log_density
+
+    lp, tr = log_density(config_enumerate(mixture), (), {}, {})
+    np.testing.assert_allclose(float(lp), float(_mixture_brute()), atol=1e-10)
+    assert tr["z"].value.shape == (3, 1)
+    # Given values, the sites are not enumerated: the plain log joint.
+    data = {"z": jnp.array(1), "w": jnp.array([0.0, 1.0, 0.0])}
+    lp, _ = log_density(config_enumerate(mixture), (), {}, data)
+    _, (tr,) = run(condition(mixture, data), trace())()
+    np.testing.assert_allclose(float(lp), float(tr.log_prob_sum()), atol=1e-12)
