@@ -54,7 +54,17 @@ def _flatten_batch(samples: Mapping[str, Any], batch_ndims: int) -> tuple[tuple,
     return batch_shape, n, flat
 
 
-def _predictive_trace(model: Callable, margs: ModelArgs, key: Any, draw: dict) -> Any:
+def _predictive_trace(
+    model: Callable, margs: ModelArgs, key: Any, draw: dict, discrete: bool = False
+) -> Any:
+    if discrete:
+        # The enumerated sites are drawn from their posterior given the draw of the other
+        # sites (NumPyro's ``infer_discrete(substitute(model, draw))``).
+        from ._discrete import infer_discrete
+
+        given = substitute(model, data=draw, on_unknown="ignore")
+        _, (_, tr) = margs.call(run(infer_discrete(given, temperature=1), seed(key) >> trace()))
+        return tr
     pipe = seed(key) >> substitute(draw, on_unknown="ignore") >> trace()
     _, (_, _, tr) = margs.call(run(model, pipe))
     return tr
@@ -79,9 +89,9 @@ def _sites_to_return(proto: Any, given: set, return_sites: tuple | None) -> list
 
 
 @eqx.filter_jit
-def _predict(model, margs, keys, flat, return_sites, exclude_deterministic):
+def _predict(model, margs, keys, flat, return_sites, exclude_deterministic, discrete=False):
     proto = jax.eval_shape(
-        lambda k, d: _predictive_trace(model, margs, k, d),
+        lambda k, d: _predictive_trace(model, margs, k, d, discrete),
         keys[0],
         {k: v[0] for k, v in flat.items()},
     )
@@ -94,7 +104,7 @@ def _predict(model, margs, keys, flat, return_sites, exclude_deterministic):
         }
 
     def values(k, draw):
-        tr = _predictive_trace(model, margs, k, draw)
+        tr = _predictive_trace(model, margs, k, draw, discrete)
         return {name: tr[name].value for name in sites}
 
     return jax.vmap(values)(keys, flat)
@@ -114,6 +124,9 @@ class Predictive(eqx.Module):
             ``get_samples(group_by_chain=True)``).
         exclude_deterministic: do not substitute deterministic sites from the samples,
             recompute them instead.
+        infer_discrete: draw the sites marked for enumeration from their posterior
+            given each draw of the other sites (``inference.infer_discrete`` at
+            temperature 1), instead of from their prior.
         parallel: accepted for NumPyro compatibility; draws are always vectorised.
 
     ``predictive(rng_key, *args, **kwargs)`` returns a dict name -> array with the batch
@@ -138,6 +151,7 @@ class Predictive(eqx.Module):
     exclude_deterministic: bool = eqx.field(static=True, default=True)
     guide: Callable | None = None
     params: dict[str, Any] | None = None
+    infer_discrete: bool = eqx.field(static=True, default=False)
 
     def __init__(
         self,
@@ -167,11 +181,6 @@ class Predictive(eqx.Module):
                 "Predictive: with guide=, num_samples (the number of draws from the guide) is "
                 "needed. Fix: Predictive(model, guide=guide, params=params, num_samples=100)."
             )
-        if infer_discrete:
-            raise NotImplementedError(
-                "Predictive: infer_discrete=True needs enumeration of discrete sites, which "
-                "is not built yet."
-            )
         del parallel
         if not posterior_samples and num_samples is None:
             raise ValueError(
@@ -198,6 +207,7 @@ class Predictive(eqx.Module):
             self.return_sites = None if return_sites is None else tuple(return_sites)
         self.batch_ndims = 1 if batch_ndims is None else int(batch_ndims)
         self.exclude_deterministic = exclude_deterministic
+        self.infer_discrete = bool(infer_discrete)
 
     def __call__(self, rng_key: Any, *args: Any, **kwargs: Any) -> dict[str, Array]:
         samples = self.posterior_samples or {}
@@ -234,7 +244,15 @@ class Predictive(eqx.Module):
             jax.eval_shape(lambda k, d: _predictive_trace(model, m, k, d), keys[0], draw)
 
         with explain_traced_args(model, margs, rerun):
-            out = _predict(model, margs, keys, flat, self.return_sites, self.exclude_deterministic)
+            out = _predict(
+                model,
+                margs,
+                keys,
+                flat,
+                self.return_sites,
+                self.exclude_deterministic,
+                self.infer_discrete,
+            )
         return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
 
 
