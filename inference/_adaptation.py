@@ -316,9 +316,12 @@ class WindowAdaptation(Adaptation):
         >>> kernel, adaptation = NUTS(potential_fn=f), WindowAdaptation(100)
         >>> state = kernel.init(jax.random.key(1), jnp.ones(2), f)
         >>> a = adaptation.init(jax.random.key(0), jnp.ones(2), state, f)
-        >>> for i in range(100):
-        ...     state, info = kernel.step(jax.random.key(i), state, f, adaptation.params(a))
-        ...     a = adaptation.step(jax.random.key(0), a, i, state, info, f)
+        >>> def step(i, carry):  # one compiled loop, as a driver runs it
+        ...     state, a = carry
+        ...     key = jax.random.fold_in(jax.random.key(2), i)
+        ...     state, info = kernel.step(key, state, f, adaptation.params(a))
+        ...     return state, adaptation.step(jax.random.key(0), a, i, state, info, f)
+        >>> state, a = jax.lax.fori_loop(0, 100, step, (state, a))
         >>> bool(0.1 < adaptation.params(adaptation.final(a)).step_size < 3.0)
         True
     """

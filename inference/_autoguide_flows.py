@@ -120,8 +120,9 @@ class AutoIAFNormal(_FlowGuide):
         >>> def model():
         ...     sample("x", D.Normal(jnp.zeros(2), 1.0).to_event(1))
         >>> from handlers import seed, trace
-        >>> tr = trace(seed(AutoIAFNormal(model, num_flows=1), 0)).get_trace()
-        >>> tr["x"].value.shape
+        >>> guide = AutoIAFNormal(model, num_flows=1)
+        >>> x = jax.jit(lambda: trace(seed(guide, 0)).get_trace()["x"].value)()
+        >>> x.shape
         (2,)
     """
 
@@ -161,8 +162,9 @@ class AutoBNAFNormal(_FlowGuide):
         >>> def model():
         ...     sample("x", D.Normal(jnp.zeros(2), 1.0).to_event(1))
         >>> from handlers import seed, trace
-        >>> tr = trace(seed(AutoBNAFNormal(model, num_flows=1), 0)).get_trace()
-        >>> tr["x"].value.shape
+        >>> guide = AutoBNAFNormal(model, num_flows=1)
+        >>> x = jax.jit(lambda: trace(seed(guide, 0)).get_trace()["x"].value)()
+        >>> x.shape
         (2,)
     """
 
