@@ -18,9 +18,9 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from effects import Sample, prng_key, run
-from handlers import Enum, block, factors, seed, substitute, trace
+from handlers import Block, Enum, factors, seed, substitute, trace
 
-from ._contract import backward_sample, contract_terms, terms_of
+from ._contract import Ring, backward_sample, contract_terms, terms_of
 
 
 def _max_plate_nesting(first_available_dim: int | None, tr_depth: int) -> int:
@@ -40,7 +40,7 @@ def _depth(model: Callable, args: tuple, kwargs: dict) -> int:
     and thrown away)."""
     from ._log_density import FindEnumerated
 
-    _, (found, _) = run(model, FindEnumerated() >> block())(*args, **kwargs)
+    _, (found, _) = run(model, FindEnumerated() >> Block())(*args, **kwargs)
     return found.depth
 
 
@@ -54,13 +54,13 @@ def discrete_values(
 ) -> dict[str, Array]:
     """Each enumerated site's chosen value (MAP or a posterior draw), shaped as the site's
     value would be without enumeration (its plates at their dims)."""
-    pipe = Enum(max_plate_nesting) >> factors() >> trace() >> block()
+    pipe = Enum(max_plate_nesting) >> factors() >> trace() >> Block()
     if key is not None:  # continuous latent sites not given values are drawn
         pipe = seed(jax.random.fold_in(key, 1)) >> pipe
-    out = run(model, pipe)(*args, **kwargs)[1]
-    fs, tr = out[-3], out[-2]
+    outputs = run(model, pipe)(*args, **kwargs)[1]
+    fs, tr = outputs[-3], outputs[-2]
     terms, var_plates = terms_of(fs, max_plate_nesting)
-    ring = "max" if temperature == 0 else "sample"
+    ring: Ring = "max" if temperature == 0 else "sample"
     _, records = contract_terms(terms, var_plates, ring)
     chosen = backward_sample(records, key, temperature)
     out = {}
