@@ -9,6 +9,14 @@ every sample site's message gets ``infer["dim_labels"]`` (dim -> enumerated site
 enumeration dims in use), so that ``handlers.factors`` labels the dims of its log density
 and a contraction (``inference.contract_factors``) sums the enumerated values out.
 
+Inference. The potential that NUTS and HMC sample (``inference.potential_energy``) sums
+out every latent site marked for enumeration that has no value: mark the sites (NumPyro's
+``config_enumerate(model)`` is the usual way); a discrete latent site that is not marked
+is refused with an error that says so (enumeration is not automatic, unlike NumPyro, so
+that a model's coordinates never change silently). The marked sites take no initial
+value and are not in the samples; ``inference.infer_discrete`` (or
+``Predictive(..., infer_discrete=True)``) draws them afterwards.
+
 The ``Enum`` handler answers the dim requests itself (``AllocateDim``/``ReleaseDim``, as
 ``handlers.dims`` does), so no other dims handler is needed; ``markov`` releases the dims
 of variables that fall out of its history and they are used again.
