@@ -322,7 +322,8 @@ def test_the_discrete_latent_error_names_the_family():
             sample("z", D.Bernoulli(probs=0.3))
 
     with pytest.raises(
-        ValueError, match=r"'z' is a discrete latent variable \(Bernoulli\).*coming"
+        ValueError,
+        match=r"'z' is a discrete latent variable \(Bernoulli\).*config_enumerate",
     ):
         _nuts(model).run(jax.random.key(0))
 
