@@ -194,7 +194,6 @@ def signed_stick_breaking_tril(t: ArrayLike) -> Array:
     t = as_float(t)
     eps = jnp.finfo(t.dtype).eps
     r = vec_to_tril_matrix(jnp.clip(t, -1 + eps, 1 - eps), diagonal=-1)
-    n = r.shape[-1]
     # Squared length left in row i before column j (entries at and above the diagonal of
     # r are zero, so they leave the products unchanged).
     left = jnp.cumprod(1 - r**2, axis=-1)
