@@ -32,9 +32,8 @@ def vindex(tensor: ArrayLike, args: Any) -> Array:
         >>> from dists.util import vindex
         >>> p = jnp.arange(6.0).reshape(2, 3)  # 2 rows, 3 states
         >>> z = jnp.array([[0], [2]])  # two enumerated values, broadcast over the rows
-        >>> vindex(p, (..., z))
-        Array([[0., 3.],
-               [2., 5.]], dtype=float32)
+        >>> vindex(p, (..., z)).tolist()
+        [[0.0, 3.0], [2.0, 5.0]]
     """
     tensor = jnp.asarray(tensor)
     if not isinstance(args, tuple):
