@@ -43,3 +43,18 @@ from ._uncondition import Uncondition as Uncondition, uncondition as uncondition
 # --- enumeration of discrete latent sites ---
 from ._enum import Enum as Enum, config_enumerate as config_enumerate, enum as enum
 from ._markov import MarkovStep as MarkovStep, markov as markov
+
+# isort: split
+# --- reparameterisers (NeuTraReparam lives in inference; all are in inference.reparam) ---
+from ._reparam import (
+    CircularReparam as CircularReparam,
+    JointReparam as JointReparam,
+    LocScaleReparam as LocScaleReparam,
+    ProjectedNormalReparam as ProjectedNormalReparam,
+    Reparam as Reparam,
+    ReparamHandler as ReparamHandler,
+    TransformReparam as TransformReparam,
+    reparam as reparam,
+    rewrap as rewrap,
+    unwrap as unwrap,
+)

@@ -152,3 +152,8 @@ from ._svi import SVI as SVI, SVIRunResult as SVIRunResult, SVIState as SVIState
 # --- enumeration: contraction of enumerated factors, infer_discrete ---
 from ._contract import contract_factors as contract_factors
 from ._discrete import infer_discrete as infer_discrete
+
+# isort: split
+# --- reparameterisers: neural transport (the others are in handlers; all in .reparam) ---
+from . import reparam as reparam
+from ._neutra import NeuTraReparam as NeuTraReparam
