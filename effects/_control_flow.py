@@ -164,6 +164,8 @@ class Scan(Effect):
     length: int | None = eqx.field(static=True, default=None)
     reverse: bool = eqx.field(static=True, default=False)
     unroll: int | bool = eqx.field(static=True, default=1)
+    history: int = eqx.field(static=True, default=1)
+    contraction: str = eqx.field(static=True, default="auto")
     name: str | None = eqx.field(static=True, default=None)
     value: Any = None
     stop: bool = eqx.field(static=True, default=False)
@@ -203,14 +205,43 @@ def scan(
     length: int | None = None,
     reverse: bool = False,
     unroll: int | bool = 1,
+    history: int = 1,
+    contraction: str = "auto",
 ) -> tuple[Any, Any]:
-    """``lax.scan`` whose body ``f(carry, x) -> (carry, y)`` may perform effects.
+    """``lax.scan`` whose body ``f(carry, x) -> (carry, y)`` may perform effects
+    (NumPyro's ``numpyro.contrib.control_flow.scan``).
 
     Outside any handler it is exactly ``lax.scan``. Under handlers, traces hold each site
     of the body stacked along a leading time axis, and ``seed`` gives each step its own key.
     It performs a :class:`Scan` effect, so a handler may give the loop another meaning.
+
+    Under ``handlers.enum``, the body's sites marked for enumeration are enumerated at
+    every step: the loop is a Markov chain of order ``history`` (a step may use the
+    enumerated values of the last ``history`` steps only, through the carry), and its
+    dims are the same at every step (``history + 1`` per enumerated site, whatever the
+    length). The chain is summed out over time by ``inference.contract_factors``:
+    ``contraction="parallel"`` multiplies the steps' transition tables pairwise in a tree
+    (``O(log T)`` depth), ``"sequential"`` runs the forward algorithm step by step
+    (``lax.scan``), and ``"auto"`` (the default) picks by the rule in
+    ``inference._chain`` (measured on CPU: benchmarks/RESULTS_ENUM.md).
     """
-    msg = Scan(f, init, xs, length=length, reverse=reverse, unroll=unroll)
+    if isinstance(history, bool) or not isinstance(history, int) or history < 1:
+        raise ValueError(f"scan: history must be an int >= 1, got {history!r}.")
+    if contraction not in ("auto", "parallel", "sequential"):
+        raise ValueError(
+            "scan: contraction must be 'auto', 'parallel' or 'sequential', got "
+            f"{contraction!r}."
+        )
+    msg = Scan(
+        f,
+        init,
+        xs,
+        length=length,
+        reverse=reverse,
+        unroll=unroll,
+        history=history,
+        contraction=contraction,
+    )
     return perform(msg).value
 
 

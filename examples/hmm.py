@@ -1,17 +1,21 @@
 """NumPyro's HMM example (``hmm_enum.py``), models 1 and 2, with the hidden states
-enumerated under ``markov``, on synthetic data: NUTS on the transition and emission
-probabilities, the hidden states summed out by tensor contraction.
+enumerated inside ``scan``, on synthetic data: NUTS on the transition and emission
+probabilities, the hidden states summed out by tensor contraction, then the most likely
+hidden path (``infer_discrete``, Viterbi).
 
     python examples/hmm.py [--model 1|2] [--sequences 4] [--length 20] [--tones 3]
                            [--hidden 3] [--warmup 300] [--samples 300] [--seed 0]
+                           [--markov] [--contraction auto|parallel|sequential]
 
 Model 1 is an HMM whose tones (binary) are emitted independently given the hidden
 state; model 2 makes each tone depend on the same tone at the step before too. As in
 NumPyro, sequences of different lengths are masked past their ends, and the hidden state
-``x`` sits at dim -3 (left of the plates ``sequences`` at -2 and ``tones`` at -1). NumPyro
-writes the time loop with ``scan``; here it is a Python loop over ``markov(range(T))``
-(enumeration inside ``scan`` is not built yet). ``model_1_forward`` is model 1 with the
-forward algorithm written by hand, to compare with.
+``x`` sits at dim -3 (left of the plates ``sequences`` at -2 and ``tones`` at -1). The
+time loop is ``scan`` (``from effects import scan``, NumPyro's
+``numpyro.contrib.control_flow.scan``): it compiles once whatever the length. With
+``--markov`` the same models run as a Python loop over ``markov(range(T))``
+(``model_1_markov``, ``model_2_markov``; their compile time grows with T).
+``model_1_forward`` is model 1 with the forward algorithm written by hand.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import numpy as np
 import dists as dist
 import effects as numpyro
 from dists.util import vindex
+from effects import scan
 from handlers import config_enumerate, markov, mask
 from inference import MCMC, NUTS
 
@@ -38,7 +43,51 @@ def _priors(hidden: int, tones: int, y_shape: tuple[int, ...]):
 
 
 @config_enumerate
-def model_1(sequences, lengths, hidden=3):
+def model_1(sequences, lengths, hidden=3, contraction="auto"):
+    num_sequences, max_length, data_dim = sequences.shape
+    probs_x, probs_y = _priors(hidden, data_dim, (hidden, data_dim))
+
+    def transition(carry, y):
+        x_prev, t = carry
+        with numpyro.plate("sequences", num_sequences, dim=-2):
+            with mask(mask=(t < lengths)[..., None]):
+                x = numpyro.sample("x", dist.Categorical(probs_x[x_prev]))
+                with numpyro.plate("tones", data_dim, dim=-1):
+                    numpyro.sample("y", dist.Bernoulli(probs_y[jnp.squeeze(x, -1)]), obs=y)
+        return (x, t + 1), None
+
+    # The default int (int64 with x64 on), the dtype of a Categorical draw.
+    x_init = jnp.zeros((num_sequences, 1), dtype=int)
+    # The time axis of `sequences` moves to the front, to scan over it.
+    init = (x_init, jnp.asarray(0))
+    scan(transition, init, jnp.swapaxes(sequences, 0, 1), contraction=contraction)
+
+
+@config_enumerate
+def model_2(sequences, lengths, hidden=3, contraction="auto"):
+    num_sequences, max_length, data_dim = sequences.shape
+    probs_x, probs_y = _priors(hidden, data_dim, (hidden, 2, data_dim))
+
+    def transition(carry, y):
+        x_prev, y_prev, t = carry
+        with numpyro.plate("sequences", num_sequences, dim=-2):
+            with mask(mask=(t < lengths)[..., None]):
+                x = numpyro.sample("x", dist.Categorical(probs_x[x_prev]))
+                # To index probs_y by x and the previous y, the tones plate gives the
+                # last index (as in NumPyro's model 2).
+                with numpyro.plate("tones", data_dim, dim=-1) as tones:
+                    numpyro.sample("y", dist.Bernoulli(probs_y[x, y_prev, tones]), obs=y)
+        return (x, y.astype(jnp.int32), t + 1), None
+
+    x_init = jnp.zeros((num_sequences, 1), dtype=int)
+    y_init = jnp.zeros((num_sequences, data_dim), dtype=jnp.int32)
+    init = (x_init, y_init, jnp.asarray(0))
+    scan(transition, init, jnp.swapaxes(sequences, 0, 1), contraction=contraction)
+
+
+@config_enumerate
+def model_1_markov(sequences, lengths, hidden=3):
+    """Model 1 with the time loop in Python (``markov``): one set of sites per step."""
     num_sequences, max_length, data_dim = sequences.shape
     probs_x, probs_y = _priors(hidden, data_dim, (hidden, data_dim))
     x = jnp.zeros((num_sequences, 1), dtype=jnp.int32)
@@ -52,7 +101,8 @@ def model_1(sequences, lengths, hidden=3):
 
 
 @config_enumerate
-def model_2(sequences, lengths, hidden=3):
+def model_2_markov(sequences, lengths, hidden=3):
+    """Model 2 with the time loop in Python (``markov``)."""
     num_sequences, max_length, data_dim = sequences.shape
     probs_x, probs_y = _priors(hidden, data_dim, (hidden, 2, data_dim))
     x = jnp.zeros((num_sequences, 1), dtype=jnp.int32)

@@ -31,12 +31,13 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from effects import AllocateDim, Handled, Handler as _Handler, ReleaseDim, Sample
+from effects._control_flow import Scan
 from effects._plate import describe_dims
 
 from ._common import wrap
 from ._dims import Dims, DimTable
 from ._infer_config import InferConfig
-from ._markov import MarkovStep
+from ._markov import MarkovStep, enum_scan
 
 
 def enumerated(msg: Any) -> bool:
@@ -74,20 +75,22 @@ def _check_enumerable(msg: Sample) -> None:
 
 
 class EnumState(eqx.Module):
-    """The dims in use, and the open ``markov`` loops (innermost last): each a pair
+    """The dims in use, the open ``markov`` loops (innermost last): each a pair
     ``(history, frames)``, ``frames`` holding the names of the variables enumerated in
-    each recent step (static data only)."""
+    each recent step, and, inside an enumerated ``scan`` body, how its chain is to be
+    contracted (static data only)."""
 
     table: DimTable = DimTable()
     chains: tuple = eqx.field(static=True, default=())
+    contraction: str | None = eqx.field(static=True, default=None)
 
     def step(self, kind: str, history: int) -> EnumState:
         if kind == "enter":
-            return EnumState(self.table, self.chains + ((history, ()),))
+            return EnumState(self.table, self.chains + ((history, ()),), self.contraction)
         if not self.chains:
             raise RuntimeError("markov: a step or exit with no markov loop open.")
         if kind == "exit":
-            return EnumState(self.table, self.chains[:-1])
+            return EnumState(self.table, self.chains[:-1], self.contraction)
         h, frames = self.chains[-1]
         frames = frames + ((),)
         table = self.table
@@ -96,7 +99,7 @@ class EnumState(eqx.Module):
                 for d in table.holds(owner):
                     table = table.remove(d, owner)
             frames = frames[1:]
-        return EnumState(table, self.chains[:-1] + ((h, frames),))
+        return EnumState(table, self.chains[:-1] + ((h, frames),), self.contraction)
 
     def note(self, name: str) -> tuple:
         if not self.chains or not self.chains[-1][1]:
@@ -113,7 +116,7 @@ class Enum(_Handler):
     table of dims in use and the open ``markov`` loops (static data only).
     """
 
-    handles: ClassVar = (Sample, AllocateDim, ReleaseDim, MarkovStep)
+    handles: ClassVar = (Sample, AllocateDim, ReleaseDim, MarkovStep, Scan)
     max_plate_nesting: int | None = eqx.field(static=True, default=None)
 
     def init_state(self) -> EnumState:
@@ -125,24 +128,29 @@ class Enum(_Handler):
     def process(self, msg, state: EnumState):
         if isinstance(msg, MarkovStep):
             return msg, state.step(msg.kind, msg.history)
+        if isinstance(msg, Scan):
+            return enum_scan(self, msg, state)
         if isinstance(msg, (AllocateDim, ReleaseDim)):
             msg, table = Dims(self.max_plate_nesting).process(msg, state.table)
-            return msg, EnumState(table, state.chains)
+            return msg, EnumState(table, state.chains, state.contraction)
         table = state.table
         if enumerated(msg):
             _check_enumerable(msg)
-            if msg.indices:
+            if len(msg.indices) > 1:
                 raise NotImplementedError(
-                    f"Site '{msg.name}' is enumerated inside an effect-aware scan, which is "
-                    "not built yet. Fix: write the loop as a Python loop over "
-                    "`markov(range(T))`."
+                    f"Site '{msg.name}' is enumerated inside nested effect-aware scans "
+                    f"({len(msg.indices)} levels); enumeration is built for one scan "
+                    "level. Fix: enumerate it in a single scan (with the inner loop as a "
+                    "plate or a Python loop over markov), or leave it unmarked."
                 )
             msg, table = self._enumerate(msg, table)
-            state = EnumState(table, state.note(str(msg.name)))
+            state = EnumState(table, state.note(str(msg.name)), state.contraction)
         labels = {d: o for d, (o, k) in table.in_use().items() if k == "enum"}
         if labels:
-            infer = msg.infer.merged({"dim_labels": _frozen(labels)})
-            msg = msg.replace(infer=infer)
+            extra: dict = {"dim_labels": _frozen(labels)}
+            if state.contraction is not None:
+                extra["scan_contraction"] = state.contraction
+            msg = msg.replace(infer=msg.infer.merged(extra))
         return msg, state
 
     def _enumerate(self, msg: Sample, table: DimTable) -> tuple[Sample, DimTable]:

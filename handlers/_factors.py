@@ -60,6 +60,9 @@ class LogFactor(eqx.Module):
     dims: tuple[DimLabel, ...] = eqx.field(static=True)
     mask: Any = None
     scale: Any = None
+    # How a time chain of enumerated variables through this site is contracted
+    # ("auto", "parallel" or "sequential"; set by ``enum`` inside an effect-aware scan).
+    contraction: str | None = eqx.field(static=True, default=None)
 
     @staticmethod
     def of(site: AbstractSite) -> LogFactor:
@@ -69,7 +72,9 @@ class LogFactor(eqx.Module):
         lp = site.log_density() if own else site.log_prob()
         time_axes = site._stacked_axes()
         mask, scale = (site.mask, site.scale) if own else (None, None)
-        return LogFactor(str(site.name), lp, _labels(site, jnp.ndim(lp), time_axes), mask, scale)
+        how = site.infer.get("scan_contraction") if isinstance(site, Sample) else None
+        labels = _labels(site, jnp.ndim(lp), time_axes)
+        return LogFactor(str(site.name), lp, labels, mask, scale, how)
 
     def check_summable(self) -> None:
         bad = [(i, d) for i, d in enumerate(self.dims) if d[0] not in SUMMABLE]
@@ -120,7 +125,9 @@ class Factors(_Handler):
 
     def merge(self, state, inner):
         stacked = tuple(
-            LogFactor(f.name, f.log_density, (("time", None),) + f.dims, f.mask, f.scale)
+            LogFactor(
+                f.name, f.log_density, (("time", None),) + f.dims, f.mask, f.scale, f.contraction
+            )
             for f in inner
         )
         return state + stacked

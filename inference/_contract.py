@@ -39,6 +39,7 @@ from jaxtyping import Array, Float
 
 from effects import mask_and_scale
 from handlers import LogFactor
+from handlers._markov import split_lag
 
 Axis = tuple[str, str]  # ("enum", site) or ("plate", name)
 Ring = Literal["sum", "max", "sample"]
@@ -77,68 +78,111 @@ def _apply_mask_scale(f: LogFactor) -> Array:
     return mask_and_scale(f.log_density, f.mask, f.scale, f.name)
 
 
-def terms_of(factors: Sequence[LogFactor], max_plate_nesting: int) -> tuple[list[Term], dict]:
+def terms_of(
+    factors: Sequence[LogFactor],
+    max_plate_nesting: int,
+    ring: Ring = "sum",
+    records: list | None = None,
+) -> tuple[list[Term], dict]:
     """The factors as :class:`Term`\\ s, and each enumerated variable's plates.
 
     Axes of size one are dropped (broadcast); ``"batch"`` axes in the plates' region are
     summed (independent terms); a ``"batch"`` axis of size > 1 left of the plates' region
     belongs to the enumerated variable that holds that dim at that point of the program
     (a factor site carries no labels of its own).
+
+    The factors of an enumerated effect-aware ``scan`` (time-stacked, with the loop's
+    variables) are contracted over time first (``inference._chain``, on ``ring``: the max
+    for ``"max"``, the log-sum-exp otherwise) into one term per chain; with ``records``
+    given, each chain's :class:`inference._chain.ChainRecord` is appended to it.
     """
+    from ._chain import contract_chain, groups, scan_variables, time_summed
+
+    chain_vars = scan_variables(factors)
     owner: dict[int, str] = {}
     var_plates: dict[str, frozenset[str]] = {}
     terms: list[Term] = []
+    chain: list[LogFactor] = []
+    owners: list[dict[int, str]] = []
     for f in factors:
-        if any(k == "time" for k, _ in f.dims):
-            if any(k == "enum" for k, _ in f.dims):
-                raise NotImplementedError(
-                    f"Site '{f.name}': enumerated variables inside an effect-aware scan "
-                    "are not contracted yet. Fix: write the loop as a Python loop "
-                    "(with markov) for now."
-                )
-            terms.append(Term(jnp.reshape(f.total(), ()), (), (f.name,)))
-            continue
-        lp = _apply_mask_scale(f)
-        n = jnp.ndim(lp)
-        labels = list(f.dims)
-        if len(labels) != n:  # mask or scale may not enlarge; guard anyway
-            raise ValueError(f"Site '{f.name}': {len(labels)} labels for a rank-{n} factor.")
-        for axis, (kind, who) in enumerate(labels):
+        stacked = any(k == "time" for k, _ in f.dims)
+        step_dims = tuple(d for d in f.dims if d[0] != "time")
+        n_step = len(step_dims)
+        for axis, (kind, who) in enumerate(step_dims):
             if kind == "enum":
-                owner[axis - n] = who
-        axes: list[Axis] = []
-        sum_axes = []
-        keep_axes = []
-        for axis, (kind, who) in enumerate(labels):
-            dim = axis - n
-            size = lp.shape[axis]
-            if size == 1:
+                owner[axis - n_step] = who
+        if stacked:
+            shape = jnp.shape(f.log_density)[len(f.dims) - n_step :]
+            used = {
+                who if kind == "enum" else owner.get(axis - n_step)
+                for axis, (kind, who) in enumerate(step_dims)
+                if shape[axis] != 1
+                and (kind == "enum" or (kind == "batch" and n_step - axis > max_plate_nesting))
+            }
+            used.discard(None)
+            if any(split_lag(w)[0] in chain_vars for w in used):
+                chain.append(f)
+                owners.append(dict(owner))
                 continue
-            if kind == "batch" and -dim > max_plate_nesting:
-                if dim not in owner:
-                    raise ValueError(
-                        f"Site '{f.name}': its log density has size {size} at dim {dim}, "
-                        f"left of the plates (max_plate_nesting={max_plate_nesting}), but "
-                        "no enumerated variable holds that dim. Fix: raise "
-                        "max_plate_nesting to cover every plate, or use a plate for that "
-                        "batch dim."
-                    )
-                kind, who = "enum", owner[dim]
-            if kind == "batch":
-                sum_axes.append(axis)
+            if not used:
+                terms.append(Term(jnp.reshape(f.total(), ()), (), (f.name,)))
                 continue
-            keep_axes.append(axis)
-            axes.append((kind, who))
-        if sum_axes:
-            lp = jnp.sum(lp, axis=tuple(sum_axes), keepdims=True)
-        lp = jnp.reshape(lp, tuple(lp.shape[a] for a in keep_axes))
-        term = Term(lp, tuple(axes), (f.name,))
-        own = ("enum", f.name) in term.axes
-        if own:
+            if sum(1 for k, _ in f.dims if k == "time") > 1:
+                raise NotImplementedError(
+                    f"Site '{f.name}': enumerated variables inside nested effect-aware "
+                    "scans are not contracted. Fix: enumerate within one scan level."
+                )
+            f = time_summed(f)
+        term = _term_of(f, max_plate_nesting, owner)
+        if ("enum", f.name) in term.axes:
             var_plates[f.name] = term.ordinal()
         terms.append(term)
+    for group in groups(chain, chain_vars):
+        fs = [chain[i] for i in group]
+        value, axes, record = contract_chain(
+            fs, chain_vars, max_plate_nesting, ring, [owners[i] for i in group]
+        )
+        terms.append(Term(value, axes, tuple(f.name for f in fs)))
+        if records is not None:
+            records.append(record)
     _check_locality(terms, var_plates)
     return terms, var_plates
+
+
+def _term_of(f: LogFactor, max_plate_nesting: int, owner: dict[int, str]) -> Term:
+    lp = _apply_mask_scale(f)
+    n = jnp.ndim(lp)
+    labels = list(f.dims)
+    if len(labels) != n:  # mask or scale may not enlarge; guard anyway
+        raise ValueError(f"Site '{f.name}': {len(labels)} labels for a rank-{n} factor.")
+    axes: list[Axis] = []
+    sum_axes = []
+    keep_axes = []
+    for axis, (kind, who) in enumerate(labels):
+        dim = axis - n
+        size = lp.shape[axis]
+        if size == 1:
+            continue
+        if kind == "batch" and -dim > max_plate_nesting:
+            if dim not in owner:
+                raise ValueError(
+                    f"Site '{f.name}': its log density has size {size} at dim {dim}, "
+                    f"left of the plates (max_plate_nesting={max_plate_nesting}), but "
+                    "no enumerated variable holds that dim. (A value carried out of an "
+                    "enumerated scan, or kept past a markov step's history, has lost its "
+                    "variable.) Fix: raise max_plate_nesting to cover every plate, or use "
+                    "a plate for that batch dim."
+                )
+            kind, who = "enum", owner[dim]
+        if kind == "batch":
+            sum_axes.append(axis)
+            continue
+        keep_axes.append(axis)
+        axes.append((kind, who))
+    if sum_axes:
+        lp = jnp.sum(lp, axis=tuple(sum_axes), keepdims=True)
+    lp = jnp.reshape(lp, tuple(lp.shape[a] for a in keep_axes))
+    return Term(lp, tuple(axes), (f.name,))
 
 
 def _check_locality(terms: list[Term], var_plates: dict[str, frozenset[str]]) -> None:
@@ -337,7 +381,7 @@ def contract_factors(
         >>> bool(jnp.allclose(lp, want))
         True
     """
-    terms, var_plates = terms_of(factors, max_plate_nesting)
+    terms, var_plates = terms_of(factors, max_plate_nesting, ring)
     value, _ = contract_terms(terms, var_plates, "max" if ring == "max" else ring)
     return value
 
@@ -348,8 +392,14 @@ def backward_sample(
     """Each eliminated variable's value (index into its support), sampled (``temperature
     = 1``) or maximised (``0``) given the variables eliminated after it: ``{var: (values
     along the variable's plates, those plates' names)}``."""
+    from ._chain import ChainRecord
+
     values: dict[str, tuple[Array, tuple[str, ...]]] = {}
     for i, rec in enumerate(reversed(records)):
+        if isinstance(rec, ChainRecord):
+            k = None if temperature == 0 else jax.random.fold_in(key, i)
+            values.update(_chain_sample(rec, values, k, temperature))
+            continue
         plates = tuple(a[1] for a in rec.axes if a[0] == "plate")
         pshape = tuple(rec.log.shape[j] for j, a in enumerate(rec.axes) if a[0] == "plate")
         index: list[Any] = [slice(None)]
@@ -383,3 +433,36 @@ def _broadcast_to_plates(
         shape[plates.index(p)] = n
     x = jnp.transpose(val, sorted(range(len(vplates)), key=lambda i: plates.index(vplates[i])))
     return jnp.reshape(x, tuple(shape))
+
+
+def _chain_sample(rec: Any, values: dict, key: Any, temperature: int) -> dict:
+    """A chain's variables at every step (time first, then the chain's plates), chosen
+    given the values of the outer variables it depends on (``inference._chain``)."""
+    from ._chain import chain_backward, decode
+
+    plates = tuple(a[1] for a in rec.axes if a[0] == "plate")
+    t_len = rec.log.shape[0]
+    nb = len(rec.axes)
+    pshape = tuple(rec.log.shape[1 + j] for j, a in enumerate(rec.axes) if a[0] == "plate")
+    table = rec.log
+    if any(a[0] == "enum" for a in rec.axes):
+        index: list[Any] = [slice(None)]
+        for j, a in enumerate(rec.axes):
+            if a[0] == "enum":
+                val, vplates = values[a[1]]
+                index.append(_broadcast_to_plates(val, vplates, plates, pshape))
+            else:
+                k = plates.index(a[1])
+                shape = [1] * len(plates)
+                shape[k] = pshape[k]
+                index.append(jnp.reshape(jnp.arange(pshape[k]), tuple(shape)))
+        table = table[tuple(index)]
+    s = rec.log.shape[-1]
+    table = jnp.broadcast_to(table, (t_len,) + pshape + (s, rec.log.shape[-1]))
+    del nb
+    if key is None:
+        key = jax.random.key(0)  # unused at temperature 0
+    states = chain_backward(table, key, temperature)
+    return {
+        name: (value, plates) for name, value in zip(rec.names, decode(states, rec.sizes))
+    }

@@ -59,10 +59,11 @@ def discrete_values(
         pipe = seed(jax.random.fold_in(key, 1)) >> pipe
     outputs = run(model, pipe)(*args, **kwargs)[1]
     fs, tr = outputs[-3], outputs[-2]
-    terms, var_plates = terms_of(fs, max_plate_nesting)
     ring: Ring = "max" if temperature == 0 else "sample"
+    chain_records: list = []
+    terms, var_plates = terms_of(fs, max_plate_nesting, ring, chain_records)
     _, records = contract_terms(terms, var_plates, ring)
-    chosen = backward_sample(records, key, temperature)
+    chosen = backward_sample(chain_records + list(records), key, temperature)
     out = {}
     for name, (idx, plates) in chosen.items():
         site = tr[name]
@@ -74,14 +75,16 @@ def discrete_values(
         full = [1] * ndim
         for f in site.cond_indep_stack:
             full[f.dim] = f.size
+        # A site of an enumerated scan has its steps first (stacked along time).
+        time = tuple(idx.shape[:1]) if site._stacked_axes() else ()
         # The chosen indices run along the plates kept by the contraction (a plate of
         # size one is dropped there); lay them at their dims and broadcast to the rest.
         order = sorted(range(len(plates)), key=lambda i: frames[plates[i]].dim)
-        idx = jnp.transpose(idx, order)
+        idx = jnp.transpose(idx, tuple(range(len(time))) + tuple(len(time) + i for i in order))
         shape = [1] * ndim
         for pos, i in enumerate(order):
-            shape[frames[plates[i]].dim] = idx.shape[pos]
-        idx = jnp.broadcast_to(jnp.reshape(idx, tuple(shape)), tuple(full))
+            shape[frames[plates[i]].dim] = idx.shape[len(time) + pos]
+        idx = jnp.broadcast_to(jnp.reshape(idx, time + tuple(shape)), time + tuple(full))
         out[name] = support[idx]
     return out
 
