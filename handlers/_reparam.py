@@ -474,6 +474,12 @@ class ReparamHandler(_Handler):
                     "guide on the model with this site observed, or do not condition it."
                 )
             return msg, state
+        if msg.sample_shape:
+            # The reparameteriser sees one distribution of the site's whole shape.
+            fn = msg.fn
+            msg = msg.replace(
+                fn=fn.expand(tuple(msg.sample_shape) + tuple(fn.batch_shape)), sample_shape=()
+            )
         with _Origin(msg.name):
             if isinstance(r, JointReparam):
                 value, state = self._joint(r, msg, state)

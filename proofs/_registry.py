@@ -10,6 +10,7 @@ from ._laws_density import DENSITY_LAWS
 from ._laws_enum import ENUM_LAWS
 from ._laws_generic import GENERIC_LAWS
 from ._laws_more import MORE_LAWS
+from ._laws_reparam import REPARAM_LAWS
 from ._laws_seed import SEED_LAWS
 from ._laws_svi import SVI_LAWS
 from ._laws_transforms import TRANSFORM_LAWS
@@ -25,6 +26,7 @@ MODEL_LAWS: tuple[Law, ...] = (
     + SVI_LAWS
     + CORE_LAWS
     + ENUM_LAWS
+    + REPARAM_LAWS
 )
 #: Laws that any handler should obey (bind them to a handler to check them).
 HANDLER_LAWS: tuple[HandlerLaw, ...] = GENERIC_LAWS
