@@ -387,7 +387,7 @@ def contract_factors(
 
 
 def backward_sample(
-    records: Sequence[Record], key: Any, temperature: int
+    records: Sequence[Any], key: Any, temperature: int
 ) -> dict[str, tuple[Array, tuple[str, ...]]]:
     """Each eliminated variable's value (index into its support), sampled (``temperature
     = 1``) or maximised (``0``) given the variables eliminated after it: ``{var: (values
@@ -463,6 +463,4 @@ def _chain_sample(rec: Any, values: dict, key: Any, temperature: int) -> dict:
     if key is None:
         key = jax.random.key(0)  # unused at temperature 0
     states = chain_backward(table, key, temperature)
-    return {
-        name: (value, plates) for name, value in zip(rec.names, decode(states, rec.sizes))
-    }
+    return {name: (value, plates) for name, value in zip(rec.names, decode(states, rec.sizes))}
