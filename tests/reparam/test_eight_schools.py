@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.mark.slow
 def test_reparameterised_centred_eight_schools_matches_the_reference():
     p = POSTERIORS["eight_schools-eight_schools_centered"]
     model = H.reparam(p.model, config={"theta": LocScaleReparam(centered=0.0)})

@@ -1,14 +1,19 @@
-"""The reparameterisation examples run as a user runs them, at small sizes."""
+"""The reparameterisation examples run as a user runs them, at small sizes.
+
+Marked slow: each compiles several samplers (about a minute together on two cores)."""
 
 import runpy
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+@pytest.mark.slow
 def test_funnel_runs_three_ways_and_reports_divergences(monkeypatch, capsys):
-    argv = ["funnel.py", "--warmup", "150", "--samples", "150", "--svi-steps", "200"]
+    argv = ["funnel.py", "--warmup", "100", "--samples", "100", "--svi-steps", "100"]
     monkeypatch.setattr(sys, "argv", argv + ["--flows", "1", "--hidden", "8"])
     results = runpy.run_path(str(EXAMPLES / "funnel.py"), run_name="not_main")["main"]()
     out = capsys.readouterr().out
@@ -19,6 +24,7 @@ def test_funnel_runs_three_ways_and_reports_divergences(monkeypatch, capsys):
         assert isinstance(r["divergences"], int)
 
 
+@pytest.mark.slow
 def test_eight_schools_reparam_prints_both_summaries(monkeypatch, capsys):
     argv = ["eight_schools_reparam.py", "--chains", "1", "--warmup", "100", "--samples", "100"]
     monkeypatch.setattr(sys, "argv", argv)
