@@ -53,6 +53,7 @@ FROM_MODULES = {
     "numpyro.infer.hmc": "inference",
     "numpyro.infer.initialization": "inference",
     "numpyro.infer.autoguide": "inference.autoguide",
+    "numpyro.infer.reparam": "inference.reparam",
     "numpyro.infer.svi": "inference",
     "numpyro.infer.elbo": "inference",
     "numpyro.optim": "inference.optim",
