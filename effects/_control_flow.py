@@ -222,8 +222,9 @@ def scan(
     length). The chain is summed out over time by ``inference.contract_factors``:
     ``contraction="parallel"`` multiplies the steps' transition tables pairwise in a tree
     (``O(log T)`` depth), ``"sequential"`` runs the forward algorithm step by step
-    (``lax.scan``), and ``"auto"`` (the default) picks by the rule in
-    ``inference._chain`` (measured on CPU: benchmarks/RESULTS_ENUM.md).
+    (``lax.scan``), and ``"auto"`` (the default) picks the sequential pass on CPU and the
+    parallel one on an accelerator (the rule in ``inference._chain.choose``, from the
+    timings in benchmarks/RESULTS_ENUM.md).
     """
     if isinstance(history, bool) or not isinstance(history, int) or history < 1:
         raise ValueError(f"scan: history must be an int >= 1, got {history!r}.")

@@ -30,8 +30,8 @@ import dists as dist
 import effects as numpyro
 from dists.util import vindex
 from effects import scan
-from handlers import config_enumerate, markov, mask
-from inference import MCMC, NUTS
+from handlers import config_enumerate, markov, mask, substitute, trace
+from inference import MCMC, NUTS, infer_discrete
 
 
 def _priors(hidden: int, tones: int, y_shape: tuple[int, ...]):
@@ -156,10 +156,19 @@ def synthetic(sequences: int, length: int, tones: int, hidden: int, seed: int, m
     return jnp.asarray(data), jnp.asarray(lengths)
 
 
-def run(model, data, lengths, hidden: int, warmup: int, samples: int, seed: int) -> MCMC:
+def run(model, data, lengths, hidden: int, warmup: int, samples: int, seed: int, **kwargs) -> MCMC:
     mcmc = MCMC(NUTS(model), num_warmup=warmup, num_samples=samples, progress_bar=False)
-    mcmc.run(jax.random.key(seed), data, lengths, hidden)
+    mcmc.run(jax.random.key(seed), data, lengths, hidden, **kwargs)
     return mcmc
+
+
+def viterbi(model, mcmc: MCMC, data, lengths, hidden: int, **kwargs):
+    """The most likely hidden states given the posterior mean of the probabilities
+    (``infer_discrete`` at temperature 0), shaped ``(time, sequences, 1)``."""
+    means = {k: jnp.mean(v, axis=0) for k, v in mcmc.get_samples().items()}
+    fixed = substitute(model, data=means)
+    decoded = infer_discrete(fixed, temperature=0, first_available_dim=-3)
+    return trace(decoded).get_trace(data, lengths, hidden, **kwargs)["x"].value
 
 
 def main(argv: list[str] | None = None) -> MCMC:
@@ -172,13 +181,23 @@ def main(argv: list[str] | None = None) -> MCMC:
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--markov", action="store_true", help="the Python-loop versions")
+    parser.add_argument("--contraction", choices=("auto", "parallel", "sequential"), default="auto")
     args = parser.parse_args(argv)
     data, lengths = synthetic(
         args.sequences, args.length, args.tones, args.hidden, args.seed, args.model
     )
-    model = model_1 if args.model == 1 else model_2
-    mcmc = run(model, data, lengths, args.hidden, args.warmup, args.samples, args.seed)
+    if args.markov:
+        model = model_1_markov if args.model == 1 else model_2_markov
+        kwargs = {}
+    else:
+        model = model_1 if args.model == 1 else model_2
+        kwargs = {"contraction": args.contraction}
+    mcmc = run(model, data, lengths, args.hidden, args.warmup, args.samples, args.seed, **kwargs)
     mcmc.print_summary()
+    if not args.markov:
+        path = viterbi(model, mcmc, data, lengths, args.hidden, **kwargs)
+        print("most likely hidden states of sequence 0:", np.asarray(path[:, 0, 0]).tolist())
     return mcmc
 
 

@@ -18,8 +18,8 @@ over time on a semiring:
   batched log-sum-exp or max-plus matrix products: ``O(log T)`` depth, ``T S^3`` work);
 * ``"sequential"``: the forward algorithm, ``alpha_t = alpha_{t-1} (x) M_t`` in a
   ``lax.scan`` (``T`` steps, ``T S^2`` work);
-* ``"auto"``: the rule of :func:`choose` (from the timings in
-  ``benchmarks/RESULTS_ENUM.md``).
+* ``"auto"``: the rule of :func:`choose` (sequential on CPU, parallel on an accelerator;
+  from the timings in ``benchmarks/RESULTS_ENUM.md``).
 
 For MAP values and posterior samples (:func:`chain_backward`) the forward pass keeps
 every ``alpha_t`` and the states are chosen backwards (Viterbi with backtracking, or
@@ -47,18 +47,22 @@ from effects import mask_and_scale
 from handlers import LogFactor
 from handlers._markov import split_lag
 
-# The parallel product does S^3 work per step against the forward pass's S^2, but in
-# log2(T) rounds instead of T dependent steps. On CPU (benchmarks/RESULTS_ENUM.md) the
-# tree wins while the state is small; past this many states the sequential pass wins.
-PARALLEL_MAX_STATES = 16
-
 
 def choose(how: str | None, states: int) -> str:
-    """The contraction that runs: ``how`` unless it is ``"auto"``/``None``; then
-    ``"parallel"`` for at most :data:`PARALLEL_MAX_STATES` states, else ``"sequential"``."""
+    """The contraction that runs: ``how`` unless it is ``"auto"``/``None``.
+
+    The rule for ``"auto"``: ``"sequential"`` on CPU, ``"parallel"`` on an accelerator.
+    On CPU (benchmarks/RESULTS_ENUM.md, K = 2..16 states, T = 100 and 1000) the forward
+    pass was as fast as the tree or faster in every case but one within noise: the tree
+    does ``S`` times the work (``S^3`` per step against ``S^2``) and a CPU runs the
+    forward pass's small steps without waiting on a device, so the tree's shorter depth
+    buys nothing. On a GPU each dependent step costs a kernel launch, and ``log2 T``
+    rounds replace ``T`` steps.
+    """
+    del states
     if how in ("parallel", "sequential"):
         return how
-    return "parallel" if states <= PARALLEL_MAX_STATES else "sequential"
+    return "sequential" if jax.default_backend() == "cpu" else "parallel"
 
 
 class ChainRecord(eqx.Module):
@@ -173,9 +177,7 @@ def decode(states: Array, sizes: Sequence[int]) -> list[Array]:
 def _stepwise(f: LogFactor) -> Array:
     if f.mask is None and f.scale is None:
         return f.log_density
-    return jax.vmap(mask_and_scale, in_axes=(0, 0, 0, None))(
-        f.log_density, f.mask, f.scale, f.name
-    )
+    return jax.vmap(mask_and_scale, in_axes=(0, 0, 0, None))(f.log_density, f.mask, f.scale, f.name)
 
 
 def time_summed(f: LogFactor) -> LogFactor:
@@ -320,9 +322,7 @@ def contract_chain(
         perm = [0] + [1 + axes.index(a) for a in sorted(axes, key=order.index)]
         x = jnp.transpose(lp, perm)
         present = set(axes)
-        x = jnp.reshape(
-            x, (t_len,) + tuple(sizes[a] if a in present else 1 for a in order)
-        )
+        x = jnp.reshape(x, (t_len,) + tuple(sizes[a] if a in present else 1 for a in order))
         total = total + jnp.broadcast_to(x, shape)
     kc = math.prod(sizes[("lag", 0, v)] for v in names)
     batch = tuple(sizes[a] for a in outer)
@@ -339,7 +339,5 @@ def contract_chain(
     value_ring = "max" if ring == "max" else "sum"
     value = chain_value(m, value_ring, how)
     out_axes = tuple((a[0], a[1]) for a in outer)
-    record = ChainRecord(
-        tuple(names), tuple(sizes[("lag", 0, v)] for v in names), m, out_axes
-    )
+    record = ChainRecord(tuple(names), tuple(sizes[("lag", 0, v)] for v in names), m, out_axes)
     return value, out_axes, record

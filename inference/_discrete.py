@@ -148,3 +148,71 @@ def infer_discrete(
         return substitute(fn, data=values)(*args, **kwargs)
 
     return sampled
+
+
+def enumerated_sites(model: Callable, margs: Any, draw: dict) -> tuple[frozenset, int]:
+    """The sites marked for enumeration that ``draw`` leaves without values, and the
+    model's plate nesting (shapes only: nothing is computed)."""
+    from ._log_density import FindEnumerated
+
+    def go(d):
+        pipe = seed(jax.random.key(0)) >> substitute(d, on_unknown="ignore") >> FindEnumerated()
+        return margs.call(run(model, pipe))[1][-1]
+
+    found = jax.eval_shape(go, draw)
+    return found.names, found.depth
+
+
+def _element_mask(f: Any, max_plate_nesting: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The axes of a factor that index the site's own elements (time steps, plates and
+    batch dims in the plates' region), and their sizes."""
+    n_time = sum(1 for k, _ in f.dims if k == "time")
+    n_step = len(f.dims) - n_time
+    axes = tuple(
+        a
+        for a, (k, _) in enumerate(f.dims)
+        if k == "time" or (k != "enum" and n_step - (a - n_time) <= max_plate_nesting)
+    )
+    shape = tuple(jnp.shape(f.log_density)[a] for a in axes)
+    return axes, shape
+
+
+def enumerated_log_likelihood(
+    model: Callable, margs: Any, draw: dict, max_plate_nesting: int
+) -> dict[str, Array]:
+    """Each observed site's elementwise log likelihood with the enumerated sites summed
+    out: for element ``i`` of site ``y``, ``log p(y_i | draw)``, the other observations
+    left out (the contraction of the latent factors and ``y_i``'s, less that of the
+    latent factors alone). Its shape is the site's without enumeration dims (time first
+    inside a scan); unscaled, masked as the site is."""
+    from handlers import LogFactor
+
+    from ._contract import contract_factors
+
+    pipe = substitute(draw, on_unknown="ignore") >> Enum(max_plate_nesting) >> factors() >> trace()
+    _, (_, _, fs, tr) = margs.call(run(model, pipe))
+    observed = {n for n, s in tr.items() if isinstance(s, Sample) and s.is_observed}
+    latent = [f for f in fs if f.name not in observed]
+    base = contract_factors(latent, max_plate_nesting)
+    out = {}
+    for f in fs:
+        if f.name not in observed:
+            continue
+        axes, shape = _element_mask(f, max_plate_nesting)
+        lp = jnp.asarray(f.log_density)
+        n = 1
+        for s in shape:
+            n *= s
+
+        def one(i, f=f, axes=axes, shape=shape, lp=lp):
+            onehot = jnp.reshape(jnp.arange(n) == i, shape)
+            full = [1] * lp.ndim
+            for a, s in zip(axes, shape):
+                full[a] = s
+            keep = jnp.broadcast_to(jnp.reshape(onehot, tuple(full)), lp.shape)
+            only = jnp.where(keep, lp, jnp.zeros((), lp.dtype))
+            g = LogFactor(f.name, only, f.dims, f.mask, None, f.contraction)
+            return contract_factors(latent + [g], max_plate_nesting) - base
+
+        out[f.name] = jnp.reshape(jax.vmap(one)(jnp.arange(n)), shape)
+    return out

@@ -17,12 +17,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
 from dists import biject_to
 from effects import AbstractSite, Handler, Param, Sample, run
-from handlers import Enum, LogFactor, Trace, factors, substitute, trace
+from handlers import Enum, LogFactor, Trace, factors, seed, substitute, trace
 from handlers._enum import enumerated
 
 from ._contract import contract_factors
@@ -202,10 +203,12 @@ class ConstrainFn(eqx.Module):
         pipe = ToSupport(dict(params)) >> trace() >> FindEnumerated()
         _, (_, tr, found) = self.model_args.call(run(self.model, pipe))
         if found.names:
-            # Enumerated sites are not in ``params``: they take their whole support (so a
-            # deterministic site that depends on one has its enumeration dim); their
-            # values come from ``infer_discrete``.
-            pipe = ToSupport(dict(params)) >> Enum(found.depth) >> trace()
+            # Enumerated sites are not in ``params``. As in NumPyro (its postprocess_fn
+            # runs ``seed(model, 0)``), they are drawn from their prior with a fixed key,
+            # so every deterministic site has its own shape (no enumeration dim); one
+            # that depends on an enumerated site is then a prior draw, not a posterior
+            # one: ``Predictive(model, samples, infer_discrete=True)`` gives those.
+            pipe = ToSupport(dict(params)) >> seed(jax.random.key(0)) >> trace()
             _, (_, _, tr) = self.model_args.call(run(self.model, pipe))
         out = {}
         for name, site in tr.items():

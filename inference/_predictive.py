@@ -295,6 +295,13 @@ def _log_likelihood_program(model, margs, flat):
     return jax.vmap(lambda d: _observed_log_densities(model, margs, d))(flat)
 
 
+@eqx.filter_jit
+def _enumerated_log_likelihood_program(model, margs, flat, depth):
+    from ._discrete import enumerated_log_likelihood
+
+    return jax.vmap(lambda d: enumerated_log_likelihood(model, margs, d, depth))(flat)
+
+
 def _missing_latent_sites(model: Callable, margs: ModelArgs, draw: dict) -> list[str]:
     def structure(d):
         # Shapes only (eval_shape): the key draws nothing.
@@ -320,6 +327,13 @@ def model_log_likelihood(
     with explain_traced_args(model, margs, lambda m: _missing_latent_sites(model, m, first)):
         missing = _missing_latent_sites(model, margs, first)
     if missing:
+        from ._discrete import enumerated_sites
+
+        names, depth = enumerated_sites(model, margs, first)
+        if set(missing) <= names:
+            # The missing sites are marked for enumeration: they are summed out.
+            out = _enumerated_log_likelihood_program(model, margs, flat, depth)
+            return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
         raise ValueError(
             f"log_likelihood: posterior_samples has no draws of the latent site(s) "
             f"{missing}, and the likelihood depends on every latent site. Fix: pass draws "
@@ -342,7 +356,11 @@ def log_likelihood(
 
     Returns a dict name -> array of shape ``batch_shape + site batch shape``. Every latent
     site must have draws in ``posterior_samples``; a missing one is an error (it is not
-    filled from the prior). ``parallel`` is accepted for NumPyro compatibility: the draws
+    filled from the prior), unless it is marked for enumeration: those are summed out,
+    and element ``i`` of site ``y`` is ``log p(y_i | draw)`` with the other observations
+    left out (``inference._discrete.enumerated_log_likelihood``; NumPyro 0.22 has no such
+    path: it needs draws of the discrete sites too, and so does this function when they
+    are given). ``parallel`` is accepted for NumPyro compatibility: the draws
     are always vectorised.
     """
     del parallel

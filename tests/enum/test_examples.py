@@ -47,17 +47,21 @@ def test_hmm_model_1_enumerated_equals_its_hand_written_forward_algorithm():
     data, lengths = ex["synthetic"](3, 7, 2, 2, 0, 1)
     u = _params(ex["model_1"], data, lengths, jax.random.key(3))
     args = (data, lengths, 2)
-    got = potential_energy(ex["model_1"], args, {}, u)
-    want = potential_energy(ex["model_1_forward"], args, {}, u)
+
+    def pe(name, **kw):
+        return jax.jit(jax.value_and_grad(lambda u: potential_energy(ex[name], args, kw, u)))(u)
+
+    want, g_want = pe("model_1_forward")
     # A masked step's hidden state has log density 0 at each of its K values, so
     # summing it out adds log K per masked (sequence, step): a constant, as in Pyro and
     # NumPyro; the hand-written forward pass skips those steps instead.
     masked = int(np.sum(np.arange(7)[None, :] >= np.asarray(lengths)[:, None]))
-    np.testing.assert_allclose(float(got) + masked * np.log(2.0), float(want), atol=1e-9)
-    g1 = jax.grad(lambda u: potential_energy(ex["model_1"], args, {}, u))(u)
-    g2 = jax.grad(lambda u: potential_energy(ex["model_1_forward"], args, {}, u))(u)
-    for k in u:
-        np.testing.assert_allclose(g1[k], g2[k], rtol=0, atol=1e-9)
+    runs = [("model_1", {"contraction": c}) for c in ("parallel", "sequential")]
+    for name, kw in runs + [("model_1_markov", {})]:
+        got, g_got = pe(name, **kw)
+        np.testing.assert_allclose(float(got) + masked * np.log(2.0), float(want), atol=1e-9)
+        for k in u:
+            np.testing.assert_allclose(g_got[k], g_want[k], rtol=0, atol=1e-9)
 
 
 def test_hmm_model_2_enumerated_equals_brute_force():
@@ -65,37 +69,38 @@ def test_hmm_model_2_enumerated_equals_brute_force():
 
     from effects import run
     from handlers import condition, substitute, trace
-    from inference._log_density import constrain_fn, potential_energy
+    from inference._log_density import ToSupport, constrain_fn, potential_energy
 
     ex = _hmm()
     data, lengths = ex["synthetic"](1, 3, 2, 2, 1, 2)
     args = (data, lengths, 2)
     u = _params(ex["model_2"], data, lengths, jax.random.key(4))
-    got = -potential_energy(ex["model_2"], args, {}, u)
     values = constrain_fn(ex["model_2"], args, {}, u)
     lps = []
+    # Brute force on the Python-loop form, one site per step, every path conditioned.
     for xs in itertools.product(range(2), repeat=3):
         data_x = {f"x_{t}": jnp.full((1, 1), v) for t, v in enumerate(xs)}
-        model = condition(substitute(ex["model_2"], data=values), data_x)
+        model = condition(substitute(ex["model_2_markov"], data=values), data_x)
         _, (tr,) = run(model, trace())(*args)
         lps.append(tr.log_prob_sum())
     # the log-Jacobian of the continuous sites is in the potential; take it out
-    from inference._log_density import ToSupport
-
-    _, (log_det, _) = run(
-        ex["model_2"],
-        ToSupport(u) >> condition(data={f"x_{t}": jnp.zeros((1, 1), jnp.int32) for t in range(3)}),
-    )(*args)
+    zeros = {f"x_{t}": jnp.zeros((1, 1), jnp.int32) for t in range(3)}
+    _, (log_det, _) = run(ex["model_2_markov"], ToSupport(u) >> condition(data=zeros))(*args)
     want = jax.nn.logsumexp(jnp.stack(lps)) + log_det
-    np.testing.assert_allclose(float(got), float(want), rtol=0, atol=1e-9)
+    for name in ("model_2", "model_2_markov"):
+        got = -jax.jit(lambda u: potential_energy(ex[name], args, {}, u))(u)
+        np.testing.assert_allclose(float(got), float(want), rtol=0, atol=1e-9)
 
 
-def test_hmm_example_runs_both_models(monkeypatch, capsys):
+def test_hmm_example_runs_and_decodes(monkeypatch, capsys):
     ex = _hmm()
-    for model in ("1", "2"):
-        argv = ["--model", model, "--length", "5", "--warmup", "20", "--samples", "20"]
-        ex["main"](argv)
-        assert "probs_x[0,0]" in capsys.readouterr().out
+    argv = ["--model", "2", "--length", "6", "--warmup", "10", "--samples", "10"]
+    ex["main"](argv)
+    printed = capsys.readouterr().out
+    assert "probs_x[0,0]" in printed
+    path = printed.split("most likely hidden states of sequence 0:")[1].strip()
+    assert len(eval(path)) == 6  # one state per step, each in range
+    assert all(0 <= v < 3 for v in eval(path))
 
 
 @pytest.mark.slow
@@ -111,7 +116,7 @@ def test_hmm_nuts_posterior_matches_the_hand_written_forward_model():
     for name in ("model_1", "model_1_forward"):
         m = MCMC(
             NUTS(ex[name]),
-            num_warmup=500,
+            num_warmup=300,
             num_samples=1000,
             num_chains=2,
             chain_method="sequential",
