@@ -185,3 +185,29 @@ def test_transform_sample_maps_latent_draws_to_unconstrained_sites():
     out = na.transform_sample(z)
     np.testing.assert_allclose(out["a"], 0.4 + 0.7 * z[:, 0])
     np.testing.assert_allclose(out["s"], -0.2 + 0.3 * z[:, 1])
+
+
+def test_neutra_from_a_gaussian_guide_uses_its_cholesky_map():
+    from inference import AutoMultivariateNormal
+
+    guide = AutoMultivariateNormal(model)
+    params = _init_params(guide, Y)
+    loc = jnp.array([0.2, -0.3, 0.5, 0.1, -0.4])
+    tril = jnp.tril(jnp.full((5, 5), 0.1)) + jnp.diag(jnp.array([0.5, 0.4, 0.3, 0.6, 0.7]))
+    params.update({"auto_loc": loc, "auto_scale_tril": tril})
+    neutra = NeuTraReparam(guide, params, Y)
+    assert neutra.sites == ("a", "s", "b")
+    z = jnp.array([0.3, -1.0, 0.8, 0.2, -0.5])
+    tr = H.trace(H.substitute(neutra.reparam(model), {"_auto_shared_latent": z})).get_trace(Y)
+    u = np.asarray(loc + tril @ z)
+    a, s, b = u[0], np.exp(u[1]), u[2:]
+    np.testing.assert_allclose(tr["s"].value, s, rtol=1e-12)
+    expected = (
+        st.norm.logpdf(a, 0, 2)
+        + st.halfnorm.logpdf(s, scale=1.5)
+        + u[1]
+        + st.norm.logpdf(b, a, 1).sum()
+        + st.norm.logpdf(np.asarray(Y), b, s).sum()
+        + np.log(np.diag(np.asarray(tril))).sum()
+    )
+    np.testing.assert_allclose(tr.log_prob_sum(), expected, rtol=1e-10)

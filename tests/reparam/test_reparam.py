@@ -223,3 +223,21 @@ def test_errors_name_the_site():
         _trace(H.reparam(gamma, config={"h": LocScaleReparam(0.0)}))
     with pytest.raises(ValueError, match=r"\['h'\]"):
         _trace(H.reparam(gamma, config={"h": LocScaleReparam(0.0)}, on_unknown="error"))
+
+
+def test_loc_scale_inside_an_effect_aware_scan():
+    from effects import scan
+
+    def model():
+        def step(carry, t):
+            x = sample("x", D.Normal(carry, 0.5))
+            return x, x
+
+        return scan(step, 0.0, jnp.arange(4))
+
+    rep = H.reparam(model, config={"x": LocScaleReparam(0.0)})
+    tr = _trace(rep)
+    z = np.asarray(tr["x_decentered"].value)
+    assert z.shape == (4,) and tr["x"].type_name == "deterministic"
+    # x_t = x_{t-1} + 0.5 z_t: a random walk of the non-centred noise.
+    np.testing.assert_allclose(tr["x"].value, np.cumsum(0.5 * z), rtol=1e-12)
