@@ -10,10 +10,14 @@
   runs, since that is how its authors wrote it.
 * Public functions of the library are checked at run time with beartype through the
   jaxtyping import hook, installed before any library module is imported.
+* Compiled programs are dropped after each test module (``jax.clear_caches``). Each
+  module compiles its own models, and a worker that kept every program of the suite grew
+  past 10 GiB, so two workers could exhaust a 24 GiB CI machine and abort in XLA.
 * Hypothesis profiles: ``quick`` (default, for CI) and ``thorough``
   (``EFFAX_HYPOTHESIS_PROFILE=thorough``).
 """
 
+import gc
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
@@ -52,3 +56,11 @@ settings.load_profile(os.environ.get("EFFAX_HYPOTHESIS_PROFILE", "quick"))
 def key():
     """A fixed PRNG key for tests that need one."""
     return jax.random.key(0)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs():
+    """Drop every compiled program and trace cache when a test module ends."""
+    yield
+    jax.clear_caches()
+    gc.collect()
