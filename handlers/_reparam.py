@@ -106,6 +106,13 @@ class Reparam(eqx.Module):
     def __call__(self, name: str, fn: Any, obs: Array | None) -> tuple[Any, Any]:
         """Reparameterise site ``name`` of distribution ``fn``: ``(new_fn, value)``."""
 
+    # NumPyro's spellings of the helpers, for reparameterisers ported from NumPyro.
+    def _unwrap(self, fn: Any) -> tuple[Any, tuple[int, ...], int]:
+        return unwrap(fn)
+
+    def _wrap(self, fn: Any, expand_shape: tuple[int, ...], event_dim: int) -> Any:
+        return rewrap(fn, expand_shape, event_dim)
+
 
 class JointReparam(eqx.Module):
     """Abstract base of reparameterisers that give several sites their values from one

@@ -34,7 +34,7 @@ from handlers import JointReparam, reparam
 from handlers._reparam import outside_plates
 
 from ._autoguide import AutoContinuous, AutoNormal
-from ._autoguide_flows import _apply, _FlowGuide
+from ._autoguide_flows import AutoBNAFNormal, AutoIAFNormal, _apply
 from ._elbo import ParamValues
 
 
@@ -83,7 +83,7 @@ def _guide_map(guide: Any, params: dict, args: tuple, kwargs: dict) -> tuple[lis
     if isinstance(guide, AutoContinuous):
         sites = _in_fresh_context(lambda: guide._flat_sites(args, kwargs), params)
         dim = sum(math.prod(s.u_shape) for s in sites)
-        if isinstance(guide, _FlowGuide):
+        if isinstance(guide, (AutoIAFNormal, AutoBNAFNormal)):
             flows = []
             for i, k in enumerate(jax.random.split(jax.random.key(0), guide.num_flows)):
                 name = f"{guide.prefix}_flow_{i}"
@@ -159,6 +159,7 @@ class NeuTraReparam(JointReparam):
     group: str = eqx.field(static=True)
     names: tuple[str, ...] = eqx.field(static=True)
     u_shapes: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    supports: tuple
     transform: Any
 
     def __init__(self, guide: Any, params: dict[str, Any], *model_args: Any, **model_kwargs: Any):
@@ -166,6 +167,7 @@ class NeuTraReparam(JointReparam):
         self.group = guide.prefix
         self.names = tuple(s.name for s in sites)
         self.u_shapes = tuple(tuple(s.u_shape) for s in sites)
+        self.supports = tuple(s.support for s in sites)
         self.transform = transform
 
     @property
@@ -189,7 +191,7 @@ class NeuTraReparam(JointReparam):
         the model as static data, where the guide's arrays must not appear. (Inside a
         pipeline, use the handler: ``reparam(config=neutra.config()) >> ...``.)
         """
-        config = self.config()
+        config: dict[str, JointReparam] = dict(self.config())
         for other in others:
             if not isinstance(other, JointReparam):
                 raise TypeError(
@@ -251,13 +253,14 @@ class NeuTraReparam(JointReparam):
         return value
 
     def transform_sample(self, latent: Array) -> dict[str, Array]:
-        """Unconstrained site values ``{name: u}`` from draws of the shared latent
-        (``(..., dim)``), as the guide maps them."""
+        """Site values ``{name: value}`` (constrained to each site's support, as the guide
+        saw it) from draws of the shared latent (``(..., dim)``), as NumPyro's."""
         flat = jnp.reshape(latent, (-1, self._dim()))
         u = jax.vmap(lambda z: self.transform(z)[0])(flat)
         out, start = {}, 0
-        for name, shape in zip(self.names, self.u_shapes):
+        for name, shape, support in zip(self.names, self.u_shapes, self.supports):
             n = math.prod(shape)
-            out[name] = jnp.reshape(u[:, start : start + n], latent.shape[:-1] + shape)
+            site_u = jnp.reshape(u[:, start : start + n], latent.shape[:-1] + shape)
+            out[name] = biject_to(support)(site_u)
             start += n
         return out
