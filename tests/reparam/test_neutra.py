@@ -16,7 +16,15 @@ import scipy.stats as st
 import dists as D
 import handlers as H
 from effects import plate, sample
-from inference import MCMC, NUTS, AutoIAFNormal, AutoNormal, mcse_mean
+from inference import (
+    MCMC,
+    NUTS,
+    AutoIAFNormal,
+    AutoNormal,
+    Predictive,
+    log_likelihood,
+    mcse_mean,
+)
 from inference.reparam import NeuTraReparam
 
 Y = jnp.array([0.3, -1.2, 2.0])
@@ -110,6 +118,14 @@ def test_two_neutras_posterior_matches_the_exact_gaussian_posterior():
     # Four means at z = 4: a false alarm has probability below 3e-4.
     assert np.all(np.abs(x.mean(0) - post_mean) < 4 * mcse), (x.mean(0), post_mean, mcse)
     np.testing.assert_allclose(x.std(0), np.sqrt(np.diag(post_cov)), rtol=0.15)
+    # log_likelihood and Predictive read the original sites through the reparameterisers.
+    rep = na.reparam(gauss, nb)
+    ll = log_likelihood(rep, draws, Y)["y"]
+    theta = np.asarray(draws["theta"])
+    np.testing.assert_allclose(ll, st.norm.logpdf(np.asarray(Y), theta, 0.5), rtol=1e-10)
+    latents = {k: v for k, v in draws.items() if k.startswith("_")}
+    pred = Predictive(rep, latents, return_sites=["theta"])(jax.random.key(1))
+    np.testing.assert_allclose(pred["theta"], theta, rtol=1e-10)
 
 
 def _init_params(guide, *args):

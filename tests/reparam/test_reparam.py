@@ -241,3 +241,17 @@ def test_loc_scale_inside_an_effect_aware_scan():
     assert z.shape == (4,) and tr["x"].type_name == "deterministic"
     # x_t = x_{t-1} + 0.5 z_t: a random walk of the non-centred noise.
     np.testing.assert_allclose(tr["x"].value, np.cumsum(0.5 * z), rtol=1e-12)
+
+
+def test_learnable_centredness_lifted_to_a_latent_site():
+    rep = H.reparam(hier, config={"theta": LocScaleReparam()})
+    lifted = H.lift(rep, prior={"theta_centered": D.Uniform(0.0, 1.0)})
+    tr = _trace(lifted, 4)
+    c = float(tr["theta_centered"].value)
+    assert tr["theta_centered"].type_name == "sample" and 0.0 < c < 1.0
+    mu, tau = float(tr["mu"].value), float(tr["tau"].value)
+    z = np.asarray(tr["theta_decentered"].value)
+    np.testing.assert_allclose(tr["theta"].value, mu + tau ** (1 - c) * (z - c * mu), rtol=1e-10)
+    np.testing.assert_allclose(
+        tr["theta_decentered"].log_prob(), st.norm.logpdf(z, c * mu, tau**c), rtol=1e-10
+    )
