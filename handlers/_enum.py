@@ -20,6 +20,19 @@ value and are not in the samples; ``inference.infer_discrete`` (or
 The ``Enum`` handler answers the dim requests itself (``AllocateDim``/``ReleaseDim``, as
 ``handlers.dims`` does), so no other dims handler is needed; ``markov`` releases the dims
 of variables that fall out of its history and they are used again.
+
+Inside an effect-aware ``scan`` (``effects.scan``, NumPyro's
+``numpyro.contrib.control_flow.scan``) ``Enum`` gives the loop its own meaning
+(``handlers._markov.enum_scan``): each site the body enumerates keeps one dim at every
+step, and ``history`` more dims (labelled ``_PREV_x``, ``_PREV__PREV_x``, ...) hold its
+values at the steps before, reached through the carry; after each step the carry's dims
+move one step back. So every step has the same shapes, the loop stays one ``lax.scan``
+(compiled once, whatever its length), the dims are released when it ends, and the
+factors come out stacked along time for ``inference.contract_factors`` to contract as a
+chain (``scan(..., contraction="parallel" | "sequential" | "auto")``). Not built: an
+enumerated site in nested scans, ``reverse=True``, chain variables of one scan in
+different plates, and a value carried out of the loop that still depends on its
+enumerated sites; each raises an error naming the site.
 """
 
 from __future__ import annotations
