@@ -1,4 +1,5 @@
-"""Laws of ``reparam`` (``handlers.reparam`` with ``LocScaleReparam``).
+"""Laws of ``reparam`` (``handlers.reparam`` with ``LocScaleReparam``, and with
+``inference.NeuTraReparam``, whose check imports ``inference`` when it runs).
 
 Generated models have Normal latent sites (in plates, with parents, beside observed
 sites, params, factors and deterministic sites); a law draws which of them to non-centre
@@ -291,9 +292,90 @@ reparam_commutes_with_condition = Law(
     cost=0.5,
 )
 
+# --------------------------------------------------------------------------------------
+# (e) NeuTra: the change of variables through a guide's map
+
+
+def _neutra_models():
+    return model_specs(
+        require=("latent",),
+        scan=False,
+        subsample=False,
+        families=("Normal", "Exponential", "LogNormal"),
+    )
+
+
+@st.composite
+def _guide_values(draw, spec: ModelSpec):
+    """A seed for the guide's locations, scales and the point ``z``."""
+    return draw(st.integers(0, 2**31 - 1))
+
+
+def _check_neutra(spec, seed, key):
+    from inference import AutoNormal, NeuTraReparam
+
+    model = build_model(spec)
+    guide = AutoNormal(model)
+    _, (_, tr) = run(guide, H.seed(key) >> H.trace())()
+    rng = np.random.default_rng(seed)
+    params = {}
+    for n, s in tr.items():
+        if s.type_name != "param":
+            continue
+        shape = np.shape(s.value)
+        if n.endswith("_auto_scale"):
+            params[n] = jnp.asarray(rng.uniform(0.3, 1.5, shape))
+        else:
+            params[n] = jnp.asarray(rng.normal(0.0, 0.5, shape))
+    neutra = NeuTraReparam(guide, params)
+    rep = H.reparam(config=neutra.config())
+    dim = sum(int(np.prod(s)) for s in neutra.u_shapes)
+    z = jnp.asarray(rng.normal(size=(dim,)))
+
+    def new_trace(zz):
+        _, (*_, t) = run(model, rep >> H.substitute({neutra.latent_site: zz}) >> H.trace())()
+        return t
+
+    def flat_values(zz):
+        t = new_trace(zz)
+        return jnp.concatenate([jnp.reshape(t[n].value, (-1,)) for n in neutra.sites])
+
+    new = new_trace(z)
+    values = {n: new[n].value for n in neutra.sites}
+    _, (_, orig) = run(model, H.substitute(values) >> H.trace())()
+    log_det = jnp.linalg.slogdet(jax.jacfwd(flat_values)(z))[1]
+    assert_close(
+        new.log_prob_sum(),
+        orig.log_prob_sum() + log_det,
+        "log density in z vs the original's at x(z) plus log|det dx/dz| (by jacfwd)",
+        kind="math",
+    )
+
+
+neutra_change_of_variables = Law(
+    "neutra_change_of_variables",
+    "For generated models with continuous latent sites (Normal, Exponential, LogNormal; in "
+    "plates, with parents, beside observed sites, params, factors and deterministic sites) "
+    "and a `NeuTraReparam` built from an `AutoNormal` guide with generated locations and "
+    "scales, the reparameterised model's log density at a generated point `z` of the shared "
+    "latent equals the original model's log density at the sites' values `x(z)` plus "
+    "`log|det dx/dz|`, the Jacobian computed by `jax.jacfwd`.",
+    "NeuTra gives the shared latent no density of its own and adds, as factors, the log "
+    "density of each site at `x(z)`, the log-Jacobian of each site's `biject_to` and that "
+    "of the guide's map, which together are `log p(x(z)) + log|det dx/dz|`, the density of "
+    "`z` under the change of variables `x = biject_to(T(z))`. `jacfwd` differentiates the "
+    "same map independently of the log-Jacobians the implementation adds.",
+    _check_neutra,
+    data=_guide_values,
+    models=_neutra_models,
+    handlers=("reparam",),
+    cost=0.5,
+)
+
 REPARAM_LAWS: tuple[Law, ...] = (
     reparam_keeps_the_prior,
     reparam_density_change_of_variables,
     reparam_disjoint_commute,
     reparam_commutes_with_condition,
+    neutra_change_of_variables,
 )
