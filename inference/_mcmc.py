@@ -200,8 +200,9 @@ def _one_chain_loop(
     chain_id,
     transform=None,
 ):
-    """``n_iter`` transitions of one chain, adapting when ``adapting``, writing draws into
-    the buffer when ``collect`` (both traced flags, one for all chains)."""
+    """``n_iter`` transitions of one chain, adapting when ``adapting`` (a traced flag, one
+    for all chains), writing the first ``collect`` kept draws into the buffer (a traced
+    count, at most ``program.num_collect``)."""
     kernel, adaptation = program.kernel, program.adaptation
     template_flat, potential_flat, _ = flatten_potential(potential, template)
     d, dtype = template_flat.shape[0], template_flat.dtype
@@ -257,7 +258,7 @@ def _one_chain_loop(
         )
         st = ChainState(kstate, adapt, key)
         j = i // program.thinning
-        write = collect & (i % program.thinning == 0) & (j < program.num_collect)
+        write = (i % program.thinning == 0) & (j < collect)
         draw, dtypes = _row_of(program, kstate, info, row_dtype, transform)
         stat_dtypes.update(dtypes)
         if program.stream:
@@ -359,7 +360,7 @@ def _ensemble_loop(
             lambda: adapt,
         )
         j = i // program.thinning
-        write = collect & (i % program.thinning == 0) & (j < program.num_collect)
+        write = (i % program.thinning == 0) & (j < collect)
         draws = rows_of(kstates, info)
         stat_dtypes.update({k: v.dtype for k, v in scalar_info(kernel, info).items()})
         if program.stream:
@@ -1066,10 +1067,13 @@ class MCMC:
             method == "parallel" and per_device > 1 and not traced
         ):
             kernel = kernel.vectorized()
+        # One buffer size for both phases, so that warm-up and sampling run one compiled
+        # program: how many rows a phase keeps is an argument of it, not part of it.
+        capacity = max(collect_rows, self._collect_rows(self.num_samples), 1)
         program = _Program(
             kernel,
             adaptation,
-            max(collect_rows, 1),
+            capacity,
             self.thinning,
             progress,
             stream=self.streaming,
@@ -1077,7 +1081,7 @@ class MCMC:
         transform = self._stream_transform(template, margs) if self.streaming else None
         # NumPy scalars go into the compiled loop as arguments with no program of their own.
         n, flag, rekey = np.int32(n_iter), np.bool_(adapting), np.bool_(rekey)
-        collect = np.bool_(collect_rows > 0)
+        collect = np.int32(collect_rows)
         if progress is not None:
             progress.start(n_iter, desc)
         try:
@@ -1125,6 +1129,10 @@ class MCMC:
                 )
             if progress is not None:
                 out = _wait(out, progress)
+            if not self.streaming and capacity > collect_rows:
+                states, draws, info = out
+                cut = lambda x: x[:, :collect_rows]  # (chains, rows, ...)
+                out = (states, cut(draws), jax.tree.map(cut, info))
             return out
         except Exception:
             if progress is not None and progress.stop.is_set():
