@@ -178,7 +178,7 @@ def enum_scan(handler: Any, msg: Any, state: Any) -> tuple[Any, Any]:
 
         return jax.eval_shape(one, carried, init, x0)
 
-    _, after = probe(state, msg.init)
+    c2, after = probe(state, msg.init)
     new = [e for e in after.table.entries if e not in state.table.entries and e[2] == "enum"]
     if not new:
         return msg, state
@@ -204,14 +204,15 @@ def enum_scan(handler: Any, msg: Any, state: Any) -> tuple[Any, Any]:
 
     # The carry's steady shapes: the initial value broadcast with a step's output, moved
     # one step back (a second pass when the broadcast initial value enlarges the output).
+    # The first pass reuses the discovery's output: the body's sites got the same dims
+    # there as they hold in ``inner``.
     init = msg.init
-    for _ in range(4):
-        c2, _ = probe(inner, init)
+    for attempt in range(4):
+        if attempt:
+            c2, _ = probe(inner, init)
         moved = jax.eval_shape(lambda c: jax.tree.map(shift, c), c2)
         target = jax.tree.map(
-            lambda i, m: jax.ShapeDtypeStruct(
-                jnp.broadcast_shapes(jnp.shape(i), m.shape), m.dtype
-            ),
+            lambda i, m: jax.ShapeDtypeStruct(jnp.broadcast_shapes(jnp.shape(i), m.shape), m.dtype),
             init,
             moved,
         )
