@@ -13,4 +13,6 @@ from proofs._laws_reparam import REPARAM_LAWS
 @pytest.mark.parametrize("law", REPARAM_LAWS, ids=lambda law: law.name)
 def test_reparam_law(law):
     assert get_law(law.name) is law  # registered
-    run_law(law, max_examples=max(3, round(settings.default.max_examples * law.cost)))
+    # Three examples each in the quick profile (tests/laws runs two more), fifty in the
+    # thorough one.
+    run_law(law, max_examples=max(3, round(settings.default.max_examples * law.cost / 2)))
