@@ -25,7 +25,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array
+from jaxtyping import Array, ArrayLike
 
 import dists as D
 from dists import biject_to
@@ -252,9 +252,10 @@ class NeuTraReparam(JointReparam):
         factor(f"_{name}_log_prob", fn.log_prob(value) + log_det)
         return value
 
-    def transform_sample(self, latent: Array) -> dict[str, Array]:
+    def transform_sample(self, latent: ArrayLike) -> dict[str, Array]:
         """Site values ``{name: value}`` (constrained to each site's support, as the guide
         saw it) from draws of the shared latent (``(..., dim)``), as NumPyro's."""
+        latent = jnp.asarray(latent)
         flat = jnp.reshape(latent, (-1, self._dim()))
         u = jax.vmap(lambda z: self.transform(z)[0])(flat)
         out, start = {}, 0
