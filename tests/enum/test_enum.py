@@ -72,6 +72,36 @@ def brute(model, sites, supports, *args):
     return out
 
 
+def joint_lps(model, datas, *args):
+    """log p of the model conditioned on each of ``datas`` (dicts of the discrete sites'
+    values), all at once: one compiled, vectorised program."""
+    stacked = {k: jnp.stack([d[k] for d in datas]) for k in datas[0]}
+
+    def one(data):
+        _, (tr,) = run(condition(model, data), trace())(*args)
+        return tr.log_prob_sum()
+
+    return jax.vmap(one)(stacked)
+
+
+def _two_level_table():
+    keys = [
+        (z, ys, ws)
+        for z in range(2)
+        for ys in itertools.product(range(3), repeat=2)
+        for ws in itertools.product(range(2), repeat=4)
+    ]
+    datas = [
+        {
+            "z": jnp.array(z, dtype=jnp.float64),
+            "y": jnp.array(ys).reshape(2, 1),
+            "w": jnp.array(ws, dtype=jnp.float64).reshape(2, 2),
+        }
+        for z, ys, ws in keys
+    ]
+    return keys, np.asarray(jax.jit(lambda: joint_lps(two_level, datas))())
+
+
 def enumerated_lp(model, m, *args):
     _, (_, fs) = run(config_enumerate(model), enum(first_available_dim=-m - 1) >> factors())(*args)
     return contract_factors(fs, m)
@@ -104,45 +134,30 @@ WS = list(itertools.product(range(2), repeat=3))
 
 
 def _mixture_brute(locs=LOCS):
-    lps = []
-    for z in range(3):
-        for ws in WS:
-            data = {"z": jnp.array(z), "w": jnp.array(ws, dtype=jnp.float64)}
-            _, (tr,) = run(condition(lambda: mixture(locs), data), trace())()
-            lps.append(tr.log_prob_sum())
-    return jax.nn.logsumexp(jnp.stack(lps))
+    datas = [
+        {"z": jnp.array(z), "w": jnp.array(ws, dtype=jnp.float64)} for z in range(3) for ws in WS
+    ]
+    return jax.nn.logsumexp(joint_lps(lambda: mixture(locs), datas))
 
 
 def test_mixture_in_a_plate_matches_brute_force_with_gradient():
     got = enumerated_lp(mixture, 1)
     np.testing.assert_allclose(float(got), float(_mixture_brute()), rtol=0, atol=1e-10)
-    g_enum = jax.grad(lambda locs: enumerated_lp(lambda: mixture(locs), 1))(LOCS)
-    g_brute = jax.grad(_mixture_brute)(LOCS)
+    g_enum = jax.jit(jax.grad(lambda locs: enumerated_lp(lambda: mixture(locs), 1)))(LOCS)
+    g_brute = jax.jit(jax.grad(_mixture_brute))(LOCS)
     np.testing.assert_allclose(g_enum, g_brute, rtol=0, atol=1e-10)
 
 
 def test_two_level_plated_model_matches_brute_force():
-    lps = []
-    for z in range(2):
-        for ys in itertools.product(range(3), repeat=2):
-            for ws in itertools.product(range(2), repeat=4):
-                data = {
-                    "z": jnp.array(z, dtype=jnp.float64),
-                    "y": jnp.array(ys).reshape(2, 1),
-                    "w": jnp.array(ws, dtype=jnp.float64).reshape(2, 2),
-                }
-                _, (tr,) = run(condition(two_level, data), trace())()
-                lps.append(float(tr.log_prob_sum()))
+    _, lps = _two_level_table()
     np.testing.assert_allclose(float(enumerated_lp(two_level, 2)), logsumexp(lps), atol=1e-10)
 
 
 def _hmm_brute(T=4):
-    table = {}
-    for xs in itertools.product(range(2), repeat=T):
-        data = {f"x{t}": jnp.array(v) for t, v in enumerate(xs)}
-        _, (tr,) = run(condition(lambda: hmm(1.0, T), data), trace())()
-        table[xs] = float(tr.log_prob_sum())
-    return table
+    paths = list(itertools.product(range(2), repeat=T))
+    datas = [{f"x{t}": jnp.array(v) for t, v in enumerate(xs)} for xs in paths]
+    lps = np.asarray(jax.jit(lambda: joint_lps(lambda: hmm(1.0, T), datas))())
+    return {xs: float(lp) for xs, lp in zip(paths, lps)}
 
 
 def test_hmm_of_length_four_matches_brute_force():
@@ -153,35 +168,14 @@ def test_hmm_of_length_four_matches_brute_force():
 
 def test_max_ring_gives_the_brute_force_max():
     _, (_, fs) = run(config_enumerate(two_level), enum(first_available_dim=-3) >> factors())()
-    lps = []
-    for z in range(2):
-        for ys in itertools.product(range(3), repeat=2):
-            for ws in itertools.product(range(2), repeat=4):
-                data = {
-                    "z": jnp.array(z, dtype=jnp.float64),
-                    "y": jnp.array(ys).reshape(2, 1),
-                    "w": jnp.array(ws, dtype=jnp.float64).reshape(2, 2),
-                }
-                _, (tr,) = run(condition(two_level, data), trace())()
-                lps.append(float(tr.log_prob_sum()))
+    _, lps = _two_level_table()
     np.testing.assert_allclose(float(contract_factors(fs, 2, ring="max")), max(lps), atol=1e-10)
 
 
 def test_infer_discrete_map_is_the_brute_force_argmax():
     # two-level model: the joint argmax over all 2 * 9 * 16 assignments
-    best = None
-    for z in range(2):
-        for ys in itertools.product(range(3), repeat=2):
-            for ws in itertools.product(range(2), repeat=4):
-                data = {
-                    "z": jnp.array(z, dtype=jnp.float64),
-                    "y": jnp.array(ys).reshape(2, 1),
-                    "w": jnp.array(ws, dtype=jnp.float64).reshape(2, 2),
-                }
-                _, (tr,) = run(condition(two_level, data), trace())()
-                lp = float(tr.log_prob_sum())
-                if best is None or lp > best[0]:
-                    best = (lp, z, ys, ws)
+    keys, lps = _two_level_table()
+    best = (None,) + keys[int(np.argmax(lps))]
     tr = trace(infer_discrete(config_enumerate(two_level), temperature=0)).get_trace()
     assert int(tr["z"].value) == best[1]
     np.testing.assert_array_equal(np.asarray(tr["y"].value).reshape(-1), best[2])
