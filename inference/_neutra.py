@@ -80,6 +80,20 @@ def _in_fresh_context(fn: Callable[[], Any], params: dict) -> Any:
 def _guide_map(guide: Any, params: dict, args: tuple, kwargs: dict) -> tuple[list, Any]:
     """The guide's sites (as it sees them) and its map from noise to ``u``."""
     who = type(guide).__name__
+    if isinstance(guide, (AutoContinuous, AutoNormal)):
+        # A trained guide's params say which sites it was fitted on (its marker params:
+        # f"{site}_{prefix}_loc" for AutoNormal, f"_{prefix}_{site}_site" for the others).
+        pre = guide.prefix
+        if isinstance(guide, AutoNormal):
+            known = any(k.endswith(f"_{pre}_loc") for k in params)
+        else:
+            known = any(k.startswith(f"_{pre}_") and k.endswith("_site") for k in params)
+        if not known:
+            raise ValueError(
+                f"NeuTraReparam: params has none of the {who}'s parameters (prefix "
+                f"'{guide.prefix}'; found {sorted(params)[:6]}). Fix: pass the params this "
+                "guide was trained to, e.g. svi.get_params(state) or svi.run(...).params."
+            )
     if isinstance(guide, AutoContinuous):
         sites = _in_fresh_context(lambda: guide._flat_sites(args, kwargs), params)
         dim = sum(math.prod(s.u_shape) for s in sites)

@@ -193,6 +193,8 @@ def test_neutra_errors_name_the_site():
         na.reparam(model, na)
     with pytest.raises(TypeError, match="continuous autoguide"):
         NeuTraReparam(model, {})
+    with pytest.raises(ValueError, match="params has none of the AutoNormal's parameters"):
+        NeuTraReparam(AutoNormal(model, prefix="other"), pa, Y)
 
 
 def test_transform_sample_maps_latent_draws_to_site_values():
