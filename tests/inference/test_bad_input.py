@@ -2,6 +2,7 @@
 answer. One test per finding of the ports issue (item 3)."""
 
 import _thread
+import signal
 import warnings
 
 import jax
@@ -352,8 +353,14 @@ def test_ctrl_c_with_the_progress_bar_raises_keyboard_interrupt(monkeypatch, cap
 
     monkeypatch.setattr(_mcmc._Progress, "update", update)
     m.num_samples = 400_000
-    with pytest.raises(KeyboardInterrupt):
-        m.run(jax.random.key(1))
+    # Ctrl-C as a user's process sees it: Python's own SIGINT handler in force (a library
+    # run earlier in this test process may have left another one).
+    old_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            m.run(jax.random.key(1))
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
     assert "400000/400000" not in capsys.readouterr().err  # stopped early
     assert max(sampling_updates) < 400_000
     # The object is usable: its results are untouched and a new run works.
