@@ -7,8 +7,9 @@ The funnel is ``y ~ N(0, 3)``, ``x_i ~ N(0, exp(y / 2))`` for nine ``x_i`` (NumP
 ``examples/funnel.py``). Both frameworks train the same guide, ``AutoIAFNormal`` with the
 same number of flows and hidden widths, by SVI with ``Trace_ELBO`` and Adam with the same
 step size and the same number of steps; then NUTS (defaults, one chain) runs on the model
-reparameterised by ``NeuTraReparam`` (in the flow's base space). Centred NUTS on the same
-funnel is run in both frameworks for comparison.
+reparameterised by ``NeuTraReparam`` (in the flow's base space). Centred NUTS and NUTS
+after ``LocScaleReparam(0)`` on ``x`` (which removes the funnel exactly) run on the same
+funnel in both frameworks for comparison.
 
 The figure of merit is the smallest bulk ESS over ``y`` and the nine ``x_i`` per gradient
 evaluation (the sum of ``num_steps`` over the sampling phase), with the divergences of the
@@ -55,8 +56,9 @@ def _metrics(samples: dict, extra: dict) -> dict:
 def effax_runs(seed: int, a) -> dict:
     import dists as dist
     import effects as numpyro
+    import handlers
     from inference import MCMC, NUTS, SVI, AutoIAFNormal, Trace_ELBO, optim
-    from inference.reparam import NeuTraReparam
+    from inference.reparam import LocScaleReparam, NeuTraReparam
 
     def model():
         y = numpyro.sample("y", dist.Normal(0.0, 3.0))
@@ -67,8 +69,10 @@ def effax_runs(seed: int, a) -> dict:
         mcmc.run(key, extra_fields=("num_steps", "diverging"))
         return mcmc.get_samples(), mcmc.get_extra_fields()
 
-    k_c, k_svi, k_n = jax.random.split(jax.random.key(seed), 3)
+    k_c, k_svi, k_n, k_l = jax.random.split(jax.random.key(seed), 4)
     out = {"centred": _metrics(*nuts(model, k_c))}
+    locscale = handlers.reparam(model, config={"x": LocScaleReparam(0)})
+    out["LocScaleReparam"] = _metrics(*nuts(locscale, k_l))
     guide = AutoIAFNormal(model, num_flows=a.flows, hidden_dims=[a.hidden] * 2)
     t = time.perf_counter()
     res = SVI(model, guide, optim.Adam(a.lr), Trace_ELBO()).run(
@@ -85,10 +89,10 @@ def effax_runs(seed: int, a) -> dict:
 def numpyro_runs(seed: int, a) -> dict:
     import numpyro
     import numpyro.distributions as dist
-    from numpyro import optim
+    from numpyro import handlers, optim
     from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO
     from numpyro.infer.autoguide import AutoIAFNormal
-    from numpyro.infer.reparam import NeuTraReparam
+    from numpyro.infer.reparam import LocScaleReparam, NeuTraReparam
 
     def model():
         y = numpyro.sample("y", dist.Normal(0.0, 3.0))
@@ -99,8 +103,10 @@ def numpyro_runs(seed: int, a) -> dict:
         mcmc.run(key, extra_fields=("num_steps", "diverging"))
         return mcmc.get_samples(), mcmc.get_extra_fields()
 
-    k_c, k_svi, k_n = jax.random.split(jax.random.PRNGKey(seed), 3)
+    k_c, k_svi, k_n, k_l = jax.random.split(jax.random.PRNGKey(seed), 4)
     out = {"centred": _metrics(*nuts(model, k_c))}
+    locscale = handlers.reparam(model, config={"x": LocScaleReparam(0)})
+    out["LocScaleReparam"] = _metrics(*nuts(locscale, k_l))
     guide = AutoIAFNormal(model, num_flows=a.flows, hidden_dims=[a.hidden] * 2)
     t = time.perf_counter()
     res = SVI(model, guide, optim.Adam(a.lr), Trace_ELBO()).run(
