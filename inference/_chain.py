@@ -203,11 +203,12 @@ def scan_variables(factors: Sequence[LogFactor]) -> frozenset[str]:
     return frozenset(out)
 
 
-def groups(factors: Sequence[LogFactor], chain_vars: frozenset[str]) -> list[list[int]]:
-    """The indices of the chain factors, grouped by the variables that join them."""
+def groups(used: Sequence[set[str]]) -> list[list[int]]:
+    """The indices of the chain factors, grouped by the chain variables (``used[i]``:
+    those of factor ``i``) that join them."""
     found: list[tuple[set[str], list[int]]] = []
-    for i, f in enumerate(factors):
-        vs = {split_lag(w)[0] for k, w in f.dims if k == "enum"} & chain_vars
+    for i, vs in enumerate(used):
+        vs = set(vs)
         joined = [g for g in found if g[0] & vs]
         for g in joined:
             found.remove(g)
@@ -222,13 +223,14 @@ def contract_chain(
     max_plate_nesting: int,
     ring: str,
     owners: Sequence[dict[int, str]],
+    used: Sequence[set[str]],
 ) -> tuple[Array, tuple[tuple[str, str], ...], ChainRecord]:
     """One chain's factors summed (or maximised) over the chain's variables at every
     step: ``(log table, its axes, the record for backward sampling)``. The axes are the
-    enumerated variables from outside the loop and the chain's plates."""
-    names = sorted(
-        {split_lag(w)[0] for f in factors for k, w in f.dims if k == "enum"} & chain_vars
-    )
+    enumerated variables from outside the loop and the chain's plates. ``owners[i]``
+    says which variable holds each unlabelled enumeration dim at factor ``i`` and
+    ``used[i]`` names the chain variables factor ``i`` depends on."""
+    names = sorted(set().union(*used))
     for f in factors:
         if sum(1 for k, _ in f.dims if k == "time") > 1:
             raise NotImplementedError(

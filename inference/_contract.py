@@ -104,6 +104,7 @@ def terms_of(
     terms: list[Term] = []
     chain: list[LogFactor] = []
     owners: list[dict[int, str]] = []
+    chain_used: list[set[str]] = []
     for f in factors:
         stacked = any(k == "time" for k, _ in f.dims)
         step_dims = tuple(d for d in f.dims if d[0] != "time")
@@ -123,6 +124,7 @@ def terms_of(
             if any(split_lag(w)[0] in chain_vars for w in used):
                 chain.append(f)
                 owners.append(dict(owner))
+                chain_used.append({split_lag(w)[0] for w in used} & chain_vars)
                 continue
             if not used:
                 terms.append(Term(jnp.reshape(f.total(), ()), (), (f.name,)))
@@ -137,10 +139,15 @@ def terms_of(
         if ("enum", f.name) in term.axes:
             var_plates[f.name] = term.ordinal()
         terms.append(term)
-    for group in groups(chain, chain_vars):
+    for group in groups(chain_used):
         fs = [chain[i] for i in group]
         value, axes, record = contract_chain(
-            fs, chain_vars, max_plate_nesting, ring, [owners[i] for i in group]
+            fs,
+            chain_vars,
+            max_plate_nesting,
+            ring,
+            [owners[i] for i in group],
+            [chain_used[i] for i in group],
         )
         terms.append(Term(value, axes, tuple(f.name for f in fs)))
         if records is not None:

@@ -298,3 +298,30 @@ def test_errors_name_the_site():
 
     with pytest.raises(NotImplementedError, match="'x'"):
         lp_of(nested, 0, YS)
+
+
+def test_a_step_local_mixture_and_a_factor_site_in_the_body():
+    """Each step's own mixture component (not carried), and a `factor` site that depends
+    on it (its dims carry no labels: the contraction finds their owner): the log density
+    is the sum over steps of each step's log-sum-exp."""
+    from effects import factor
+
+    w = jnp.array([0.25, 0.75])
+
+    def model(ys):
+        def step(c, y):
+            z = sample("z", D.Categorical(probs=w))
+            sample("y", D.Normal(LOCS[z], 1.0), obs=y)
+            factor("bonus", 0.5 * z.astype(jnp.float64))
+            return c, None
+
+        scan(step, jnp.array(0.0), ys)
+
+    got = lp_of(model, 0, YS)
+    per_step = logsumexp(
+        np.log(np.asarray(w))[None, :]
+        + stats.norm.logpdf(np.asarray(YS)[:, None], np.asarray(LOCS[:2])[None, :], 1.0)
+        + 0.5 * np.arange(2.0)[None, :],
+        axis=1,
+    )
+    np.testing.assert_allclose(float(got), per_step.sum(), rtol=0, atol=1e-10)
