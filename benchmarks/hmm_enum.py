@@ -20,9 +20,11 @@ What is measured, for each (K, T):
   ``--repeats`` runs of the mean over a batch of calls; the machine is shared, and the
   minimum is the least disturbed);
 * the programs: Effax with ``contraction="parallel"`` and ``"sequential"``, NumPyro's
-  ``potential_energy(..., enum=True)``, and two hand-written potentials in plain JAX
-  (the forward algorithm by ``lax.scan``, and by an associative scan of log-sum-exp
-  matrix products, ``lax.associative_scan``);
+  ``potential_energy(..., enum=True)`` (funsor 0.4.8: ``pip install funsor``), two
+  hand-written potentials in plain JAX (the forward algorithm by ``lax.scan``, and by an
+  associative scan of log-sum-exp matrix products, ``lax.associative_scan``), and, up to
+  ``--markov-max-t``, Effax's Python loop under ``markov`` (its compile time grows with
+  T);
 * NUTS (unless ``--no-nuts``): 200 warm-up and 200 draws, one chain; the time per
   leapfrog step is the sampling phase's wall time, less its compile time (JAX's
   monitoring events), over its leapfrog steps.
@@ -70,6 +72,28 @@ def effax_model(ys, k, contraction="auto"):
         return x, None
 
     scan(step, jnp.array(0), ys, contraction=contraction)
+
+
+def effax_markov_model(ys, k):
+    """The same HMM as a Python loop under ``markov`` (one set of sites per step)."""
+    from dists.util import vindex
+    from handlers import markov
+
+    probs_x = sample("probs_x", D.Dirichlet(jnp.ones((k, k))).to_event(1))
+    locs = sample("locs", D.Normal(jnp.zeros(k), 5.0).to_event(1))
+    x = jnp.array(0)
+    for t in markov(range(ys.shape[0])):
+        x = sample(f"x{t}", D.Categorical(vindex(probs_x, (x,))))
+        sample(f"y{t}", D.Normal(locs[x], 1.0), obs=ys[t])
+
+
+def effax_markov_potential(ys, k):
+    model = config_enumerate(effax_markov_model)
+
+    def pe(u):
+        return potential_energy(model, (ys, k), {}, u)
+
+    return pe
 
 
 def effax_potential(ys, k, contraction):
@@ -280,6 +304,9 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--no-nuts", action="store_true")
+    parser.add_argument(
+        "--markov-max-t", type=int, default=100, help="the Python-loop form up to this T"
+    )
     parser.add_argument("--no-numpyro", action="store_true")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
@@ -297,6 +324,8 @@ def main(argv=None) -> list[dict]:
             }
             if not args.no_numpyro:
                 progs["NumPyro (funsor)"] = numpyro_model_and_potential(ys, k)[1]
+            if t <= args.markov_max_t:
+                progs["Effax markov loop"] = effax_markov_potential(ys, k)
             row = {"K": k, "T": t}
             for name, pe in progs.items():
                 c, g, v = time_grad(pe, u, args.repeats, args.calls)
@@ -321,7 +350,9 @@ def main(argv=None) -> list[dict]:
 
 
 def write(path, rows, info, argv) -> None:
-    names = [n for n in rows[0] if isinstance(rows[0][n], tuple)]
+    names = []
+    for r in rows:
+        names += [n for n in r if isinstance(r[n], tuple) and n not in names]
     lines = [
         "# Enumerated HMM (scan): Effax against NumPyro and hand-written forward passes",
         "",
@@ -340,6 +371,8 @@ def write(path, rows, info, argv) -> None:
         hand = r["hand forward (lax.scan)"][1]
         best = min(hand, r["hand forward (associative_scan)"][1])
         for n in names:
+            if n not in r:
+                continue
             c, g, _ = r[n]
             lines.append(
                 f"| {r['K']} | {r['T']} | {n} | {c:.2f} | {g * 1e6:.1f} | "
