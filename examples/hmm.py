@@ -166,9 +166,14 @@ def viterbi(model, mcmc: MCMC, data, lengths, hidden: int, **kwargs):
     """The most likely hidden states given the posterior mean of the probabilities
     (``infer_discrete`` at temperature 0), shaped ``(time, sequences, 1)``."""
     means = {k: jnp.mean(v, axis=0) for k, v in mcmc.get_samples().items()}
-    fixed = substitute(model, data=means)
-    decoded = infer_discrete(fixed, temperature=0, first_available_dim=-3)
-    return trace(decoded).get_trace(data, lengths, hidden, **kwargs)["x"].value
+
+    @jax.jit
+    def decode(means, data, lengths):
+        fixed = substitute(model, data=means)
+        decoded = infer_discrete(fixed, temperature=0, first_available_dim=-3)
+        return trace(decoded).get_trace(data, lengths, hidden, **kwargs)["x"].value
+
+    return decode(means, data, lengths)
 
 
 def main(argv: list[str] | None = None) -> MCMC:
