@@ -449,7 +449,6 @@ def _chain_sample(rec: Any, values: dict, key: Any, temperature: int) -> dict:
 
     plates = tuple(a[1] for a in rec.axes if a[0] == "plate")
     t_len = rec.log.shape[0]
-    nb = len(rec.axes)
     pshape = tuple(rec.log.shape[1 + j] for j, a in enumerate(rec.axes) if a[0] == "plate")
     table = rec.log
     if any(a[0] == "enum" for a in rec.axes):
@@ -465,8 +464,7 @@ def _chain_sample(rec: Any, values: dict, key: Any, temperature: int) -> dict:
                 index.append(jnp.reshape(jnp.arange(pshape[k]), tuple(shape)))
         table = table[tuple(index)]
     s = rec.log.shape[-1]
-    table = jnp.broadcast_to(table, (t_len,) + pshape + (s, rec.log.shape[-1]))
-    del nb
+    table = jnp.broadcast_to(table, (t_len,) + pshape + (s, s))
     if key is None:
         key = jax.random.key(0)  # unused at temperature 0
     states = chain_backward(table, key, temperature)

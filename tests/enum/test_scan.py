@@ -325,3 +325,31 @@ def test_a_step_local_mixture_and_a_factor_site_in_the_body():
         axis=1,
     )
     np.testing.assert_allclose(float(got), per_step.sum(), rtol=0, atol=1e-10)
+
+
+def test_map_of_chains_with_a_global_variable_is_the_brute_force_argmax():
+    """The global regime z and both chains' paths: the joint argmax over all 2 * 8 * 8
+    assignments (the chains are decoded given the regime chosen for them)."""
+    ys = jnp.array([[0.1, 1.5], [-0.4, 2.0], [0.9, 0.3]])
+    trans = np.asarray(TRANS[:2, :2] / 0.95)
+    shift = 2.5
+    best = None
+    for z, pz in ((0, 0.7), (1, 0.3)):
+        locs = np.asarray(LOCS[:2]) + shift * z
+        for p0 in itertools.product(range(2), repeat=3):
+            for p1 in itertools.product(range(2), repeat=3):
+                lp = np.log(pz)
+                for i, path in enumerate((p0, p1)):
+                    prev = 0
+                    for t, x in enumerate(path):
+                        lp += np.log(trans[prev, x]) + stats.norm.logpdf(ys[t, i], locs[x])
+                        prev = x
+                if best is None or lp > best[0]:
+                    best = (lp, z, p0, p1)
+    model = infer_discrete(
+        config_enumerate(chains_with_a_global), temperature=0, first_available_dim=-2
+    )
+    _, (tr,) = run(model, trace())(ys, shift)
+    assert int(tr["z"].value) == best[1]
+    assert tr["x"].value.shape == (3, 2)
+    np.testing.assert_array_equal(np.asarray(tr["x"].value).T, np.array([best[2], best[3]]))
