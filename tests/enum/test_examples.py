@@ -98,9 +98,11 @@ def test_hmm_example_runs_and_decodes(monkeypatch, capsys):
     ex["main"](argv)
     printed = capsys.readouterr().out
     assert "probs_x[0,0]" in printed
-    path = printed.split("most likely hidden states of sequence 0:")[1].strip()
-    assert len(eval(path)) == 6  # one state per step, each in range
-    assert all(0 <= v < 3 for v in eval(path))
+    import ast
+
+    path = ast.literal_eval(printed.split("most likely hidden states of sequence 0:")[1].strip())
+    assert len(path) == 6  # one state per step, each in range
+    assert all(0 <= v < 3 for v in path)
 
 
 @pytest.mark.slow
