@@ -52,9 +52,15 @@ def viterbi(ys):
     return path[::-1]
 
 
-def enumerated(model, m, *args):
-    _, (_, fs) = run(config_enumerate(model), enum(first_available_dim=-m - 1) >> factors())(*args)
-    return fs
+def enumerated_lp(model, m, *args):
+    """The contracted log density, compiled (``args``: arrays)."""
+
+    def lp(*args):
+        pipe = enum(first_available_dim=-m - 1) >> factors()
+        _, (_, fs) = run(config_enumerate(model), pipe)(*args)
+        return contract_factors(fs, m)
+
+    return jax.jit(lp)(*args)
 
 
 def test_markov_recycles_dims():
@@ -67,19 +73,23 @@ def test_markov_recycles_dims():
 
 def test_markov_chain_equals_full_enumeration_on_a_short_chain():
     ys = jnp.array([0.3, 1.9, -0.7, 0.4])
-    lps = []
-    for xs in itertools.product(range(3), repeat=4):
-        data = {f"x{t}": jnp.array(v) for t, v in enumerate(xs)}
+    paths = jnp.array(list(itertools.product(range(3), repeat=4)))
+
+    def joint(path):
+        data = {f"x{t}": path[t] for t in range(4)}
         _, (tr,) = run(condition(hmm, data), trace())(ys)
-        lps.append(float(tr.log_prob_sum()))
-    got = contract_factors(enumerated(hmm, 0, ys), 0)
+        return tr.log_prob_sum()
+
+    lps = np.asarray(jax.jit(jax.vmap(joint))(paths))  # every path, one program
+    got = enumerated_lp(hmm, 0, ys)
     np.testing.assert_allclose(float(got), logsumexp(lps), atol=1e-10)
 
 
 def test_a_long_chain_matches_the_forward_algorithm_and_viterbi():
     ys = jax.random.normal(jax.random.key(0), (60,)) * 1.5
-    got = contract_factors(enumerated(hmm, 0, ys), 0)
-    np.testing.assert_allclose(float(got), forward(np.asarray(ys)), atol=1e-9)
+    # Eager: a 60-step Python loop compiles slower than it runs op by op.
+    _, (_, fs) = run(config_enumerate(hmm), enum(first_available_dim=-1) >> factors())(ys)
+    np.testing.assert_allclose(float(contract_factors(fs, 0)), forward(np.asarray(ys)), atol=1e-9)
     tr = trace(infer_discrete(config_enumerate(hmm), temperature=0)).get_trace(ys)
     assert [int(tr[f"x{t}"].value) for t in range(60)] == viterbi(np.asarray(ys))
 
@@ -100,7 +110,7 @@ def test_markov_in_a_plate_of_sequences():
                     p = probs_y[jnp.squeeze(x, -1)]
                     sample(f"y{t}", D.Bernoulli(probs=p), obs=ys[:, t])
 
-    got = contract_factors(enumerated(model, 2, ys), 2)
+    got = enumerated_lp(model, 2, ys)
     want = 0.0
     for s in range(2):
         lt = np.log(np.asarray(TRANS))
