@@ -4,6 +4,7 @@ against hand-written forward passes, in one process, float32, CPU.
     python benchmarks/hmm_enum.py                       # K in {2, 3, 8}, T in {100, 1000}
     python benchmarks/hmm_enum.py --k 3 --t 100 --repeats 3 --no-nuts
     python benchmarks/hmm_enum.py --out benchmarks/RESULTS_ENUM.md
+    python benchmarks/hmm_enum.py --gpu                 # K in {3, 10}, T = 100,000
 
 The model (the same in both frameworks, NumPyro's ``hmm_enum`` pattern): a K-state
 chain ``x_t ~ Categorical(probs_x[x_{t-1}])`` from ``x_{-1} = 0`` with Dirichlet rows,
@@ -309,7 +310,17 @@ def main(argv=None) -> list[dict]:
     )
     parser.add_argument("--no-numpyro", action="store_true")
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="the issue's accelerator run: K in {3, 10}, T = 100,000, on JAX's default "
+        "device (not yet run: no GPU was lent when this was written)",
+    )
     args = parser.parse_args(argv)
+    if args.gpu:
+        if jax.default_backend() == "cpu":
+            raise SystemExit("--gpu: JAX sees no accelerator (default backend: cpu).")
+        args.k, args.t, args.markov_max_t, args.repeats = [3, 10], [100_000], 0, 3
     clock = CompileClock()
     rows = []
     for k in args.k:
