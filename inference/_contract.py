@@ -114,13 +114,15 @@ def terms_of(
                 owner[axis - n_step] = who
         if stacked:
             shape = jnp.shape(f.log_density)[len(f.dims) - n_step :]
-            used = {
-                who if kind == "enum" else owner.get(axis - n_step)
-                for axis, (kind, who) in enumerate(step_dims)
-                if shape[axis] != 1
-                and (kind == "enum" or (kind == "batch" and n_step - axis > max_plate_nesting))
-            }
-            used.discard(None)
+            used: set[str] = set()
+            for axis, (kind, who) in enumerate(step_dims):
+                if shape[axis] == 1:
+                    continue
+                if kind == "enum":
+                    used.add(str(who))
+                elif kind == "batch" and n_step - axis > max_plate_nesting:
+                    if axis - n_step in owner:
+                        used.add(owner[axis - n_step])
             if any(split_lag(w)[0] in chain_vars for w in used):
                 chain.append(f)
                 owners.append(dict(owner))
@@ -404,8 +406,8 @@ def backward_sample(
     values: dict[str, tuple[Array, tuple[str, ...]]] = {}
     for i, rec in enumerate(reversed(records)):
         if isinstance(rec, ChainRecord):
-            k = None if temperature == 0 else jax.random.fold_in(key, i)
-            values.update(_chain_sample(rec, values, k, temperature))
+            chain_key = None if temperature == 0 else jax.random.fold_in(key, i)
+            values.update(_chain_sample(rec, values, chain_key, temperature))
             continue
         plates = tuple(a[1] for a in rec.axes if a[0] == "plate")
         pshape = tuple(rec.log.shape[j] for j, a in enumerate(rec.axes) if a[0] == "plate")
