@@ -183,25 +183,43 @@ def test_hmm_of_length_four_matches_brute_force():
 
 
 def test_max_ring_gives_the_brute_force_max():
-    _, (_, fs) = run(config_enumerate(two_level), enum(first_available_dim=-3) >> factors())()
+    @jax.jit
+    def top():
+        pipe = enum(first_available_dim=-3) >> factors()
+        _, (_, fs) = run(config_enumerate(two_level), pipe)()
+        return contract_factors(fs, 2, ring="max")
+
     _, lps = _two_level_table()
-    np.testing.assert_allclose(float(contract_factors(fs, 2, ring="max")), max(lps), atol=1e-10)
+    np.testing.assert_allclose(float(top()), max(lps), atol=1e-10)
 
 
 def test_infer_discrete_map_is_the_brute_force_argmax():
     # two-level model: the joint argmax over all 2 * 9 * 16 assignments
     keys, lps = _two_level_table()
     best = (None,) + keys[int(np.argmax(lps))]
-    tr = trace(infer_discrete(config_enumerate(two_level), temperature=0)).get_trace()
-    assert int(tr["z"].value) == best[1]
-    np.testing.assert_array_equal(np.asarray(tr["y"].value).reshape(-1), best[2])
-    np.testing.assert_array_equal(np.asarray(tr["w"].value).reshape(-1), best[3])
-    assert tr["y"].value.shape == (2, 1) and tr["w"].value.shape == (2, 2)
+
+    @jax.jit
+    def decoded():
+        tr = trace(infer_discrete(config_enumerate(two_level), temperature=0)).get_trace()
+        tr_hmm = trace(
+            infer_discrete(config_enumerate(lambda: hmm(1.0, 4)), temperature=0)
+        ).get_trace()
+        return (
+            tr["z"].value,
+            tr["y"].value,
+            tr["w"].value,
+            [tr_hmm[f"x{t}"].value for t in range(4)],
+        )
+
+    z, y, w, xs = decoded()
+    assert int(z) == best[1]
+    np.testing.assert_array_equal(np.asarray(y).reshape(-1), best[2])
+    np.testing.assert_array_equal(np.asarray(w).reshape(-1), best[3])
+    assert y.shape == (2, 1) and w.shape == (2, 2)
     # and the HMM
     table = _hmm_brute()
     want = max(table, key=table.get)
-    tr = trace(infer_discrete(config_enumerate(lambda: hmm(1.0, 4)), temperature=0)).get_trace()
-    assert tuple(int(tr[f"x{t}"].value) for t in range(4)) == want
+    assert tuple(int(x) for x in xs) == want
 
 
 def test_infer_discrete_samples_follow_the_exact_posterior():
@@ -342,9 +360,13 @@ def test_nuts_on_an_enumerated_model_compiles_once_for_new_data():
 def test_log_density_sums_out_the_enumerated_sites():
     from inference import log_density
 
-    lp, tr = log_density(config_enumerate(mixture), (), {}, {})
-    np.testing.assert_allclose(float(lp), float(_mixture_brute()), atol=1e-10)
-    assert tr["z"].value.shape == (3, 1)
+    lp, z_shape = jax.jit(
+        lambda: (lambda out: (out[0], out[1]["z"].value))(
+            log_density(config_enumerate(mixture), (), {}, {})
+        )
+    )()
+    np.testing.assert_allclose(float(lp), float(jax.jit(_mixture_brute)()), atol=1e-10)
+    assert z_shape.shape == (3, 1)
     # Given values, the sites are not enumerated: the plain log joint.
     data = {"z": jnp.array(1), "w": jnp.array([0.0, 1.0, 0.0])}
     lp, _ = log_density(config_enumerate(mixture), (), {}, data)

@@ -184,7 +184,7 @@ def test_chains_in_a_plate_with_a_global_variable_equal_brute_force():
 
 
 def test_parallel_and_sequential_agree_on_random_chains():
-    for seed in range(3):
+    for seed in range(2):
         k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
         trans = jax.random.dirichlet(k1, jnp.ones(4), (4,))
         locs = jax.random.normal(k2, (4,))
