@@ -15,7 +15,12 @@ out every latent site marked for enumeration that has no value: mark the sites (
 is refused with an error that says so (enumeration is not automatic, unlike NumPyro, so
 that a model's coordinates never change silently). The marked sites take no initial
 value and are not in the samples; ``inference.infer_discrete`` (or
-``Predictive(..., infer_discrete=True)``) draws them afterwards.
+``Predictive(..., infer_discrete=True)``) draws them afterwards. As in NumPyro, the
+deterministic sites in the samples are computed with the marked sites drawn from their
+prior under a fixed key (so they have their own shapes, with no enumeration dim); one
+that depends on a marked site is a prior draw of it, and ``Predictive(model, samples,
+infer_discrete=True)`` gives it at posterior draws instead. ``inference.log_likelihood``
+sums the marked sites out when the samples have no draws of them.
 
 The ``Enum`` handler answers the dim requests itself (``AllocateDim``/``ReleaseDim``, as
 ``handlers.dims`` does), so no other dims handler is needed; ``markov`` releases the dims
