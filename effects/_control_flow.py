@@ -230,8 +230,7 @@ def scan(
         raise ValueError(f"scan: history must be an int >= 1, got {history!r}.")
     if contraction not in ("auto", "parallel", "sequential"):
         raise ValueError(
-            "scan: contraction must be 'auto', 'parallel' or 'sequential', got "
-            f"{contraction!r}."
+            f"scan: contraction must be 'auto', 'parallel' or 'sequential', got {contraction!r}."
         )
     msg = Scan(
         f,
