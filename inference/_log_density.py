@@ -195,7 +195,7 @@ class ConstrainFn(eqx.Module):
     ``seed``: every latent site takes its value from ``u``, so nothing is random.
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     model_args: ModelArgs
     return_deterministic: bool = eqx.field(static=True, default=True)
 
@@ -260,7 +260,7 @@ class PotentialFn(eqx.Module):
     of the same shape do not re-compile.
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     model_args: ModelArgs
 
     def __call__(self, params: Mapping[str, Any]) -> Array:

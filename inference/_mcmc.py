@@ -107,7 +107,8 @@ class ChainState(eqx.Module):
 class _Program(eqx.Module):
     """The static description of the compiled loop (part of the jit cache key)."""
 
-    kernel: MCMCKernel = eqx.field(static=True)
+    # Not static: the kernel holds the model, which may hold arrays (conditioned data).
+    kernel: MCMCKernel
     adaptation: Adaptation = eqx.field(static=True)
     num_collect: int = eqx.field(static=True)
     thinning: int = eqx.field(static=True)

@@ -143,7 +143,7 @@ class Predictive(eqx.Module):
         (5,)
     """
 
-    model: Callable = eqx.field(static=True)
+    model: Callable
     posterior_samples: dict[str, Any] | None = None
     num_samples: int | None = eqx.field(static=True, default=None)
     return_sites: tuple[str, ...] | None = eqx.field(static=True, default=None)

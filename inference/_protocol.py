@@ -149,8 +149,10 @@ class MCMCKernel(eqx.Module):
         (2,)
     """
 
-    model: Callable | None = eqx.field(default=None, static=True)
-    potential_fn: Callable | None = eqx.field(default=None, static=True)
+    # Data, not static: a model wrapped in handlers may hold arrays (``condition(model,
+    # data)``); its arrays then enter compiled programs as arguments, not constants.
+    model: Callable | None = None
+    potential_fn: Callable | None = None
     init_strategy: Any = eqx.field(
         static=True, kw_only=True, default=init_to_uniform, converter=as_strategy
     )
