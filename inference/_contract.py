@@ -411,16 +411,7 @@ def backward_sample(
             continue
         plates = tuple(a[1] for a in rec.axes if a[0] == "plate")
         pshape = tuple(rec.log.shape[j] for j, a in enumerate(rec.axes) if a[0] == "plate")
-        index: list[Any] = [slice(None)]
-        for j, a in enumerate(rec.axes[1:], start=1):
-            if a[0] == "enum":
-                val, vplates = values[a[1]]
-                index.append(_broadcast_to_plates(val, vplates, plates, pshape))
-            else:
-                k = plates.index(a[1])
-                shape = [1] * len(plates)
-                shape[k] = pshape[k]
-                index.append(jnp.reshape(jnp.arange(pshape[k]), tuple(shape)))
+        index = [slice(None), *_index_at(rec.axes[1:], values, plates, pshape)]
         if len(index) > 1:
             table = rec.log[tuple(index)]
         else:
@@ -432,6 +423,24 @@ def backward_sample(
             value = jax.random.categorical(jax.random.fold_in(key, i), table, axis=0)
         values[rec.var] = (value, plates)
     return values
+
+
+def _index_at(
+    axes: Any, values: dict, plates: tuple[str, ...], pshape: tuple[int, ...]
+) -> list[Any]:
+    """Indices into a table with ``axes``: an enumerated variable's axis at its chosen
+    value (from ``values``, broadcast over the plates), a plate's axis at every element."""
+    index: list[Any] = []
+    for a in axes:
+        if a[0] == "enum":
+            val, vplates = values[a[1]]
+            index.append(_broadcast_to_plates(val, vplates, plates, pshape))
+        else:
+            k = plates.index(a[1])
+            shape = [1] * len(plates)
+            shape[k] = pshape[k]
+            index.append(jnp.reshape(jnp.arange(pshape[k]), tuple(shape)))
+    return index
 
 
 def _broadcast_to_plates(
@@ -454,16 +463,7 @@ def _chain_sample(rec: Any, values: dict, key: Any, temperature: int) -> dict:
     pshape = tuple(rec.log.shape[1 + j] for j, a in enumerate(rec.axes) if a[0] == "plate")
     table = rec.log
     if any(a[0] == "enum" for a in rec.axes):
-        index: list[Any] = [slice(None)]
-        for j, a in enumerate(rec.axes):
-            if a[0] == "enum":
-                val, vplates = values[a[1]]
-                index.append(_broadcast_to_plates(val, vplates, plates, pshape))
-            else:
-                k = plates.index(a[1])
-                shape = [1] * len(plates)
-                shape[k] = pshape[k]
-                index.append(jnp.reshape(jnp.arange(pshape[k]), tuple(shape)))
+        index = [slice(None), *_index_at(rec.axes, values, plates, pshape)]
         table = table[tuple(index)]
     s = rec.log.shape[-1]
     table = jnp.broadcast_to(table, (t_len,) + pshape + (s, s))
