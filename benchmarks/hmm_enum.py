@@ -41,6 +41,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from run import CompileClock  # benchmarks/run.py, beside this script
 
 import dists as D
 from effects import sample, scan
@@ -213,36 +214,6 @@ def time_grad(pe, u, repeats: int, calls: int) -> tuple[float, float, float]:
         jax.block_until_ready(out)
         best = min(best, (time.perf_counter() - t0) / calls)
     return compile_s, best, float(value)
-
-
-class CompileClock:
-    EVENTS = (
-        "/jax/core/compile/jaxpr_trace_duration",
-        "/jax/core/compile/jaxpr_to_mlir_module_duration",
-        "/jax/core/compile/backend_compile_duration",
-    )
-
-    def __init__(self):
-        self.spans: list[tuple[float, float]] = []
-        jax.monitoring.register_event_time_span_listener(self)
-
-    def __call__(self, event, start, end, **kwargs):
-        if event in self.EVENTS:
-            self.spans.append((start, end))
-
-    def seconds(self, t0: float, t1: float) -> float:
-        spans = sorted((max(a, t0), min(b, t1)) for a, b in self.spans if b > t0 and a < t1)
-        total, cur_a, cur_b = 0.0, None, None
-        for a, b in spans:
-            if cur_b is None or a > cur_b:
-                if cur_b is not None:
-                    total += cur_b - cur_a
-                cur_a, cur_b = a, b
-            else:
-                cur_b = max(cur_b, b)
-        if cur_b is not None:
-            total += cur_b - cur_a
-        return total
 
 
 def nuts_per_leapfrog(framework: str, ys, k, clock: CompileClock, n: int = 200) -> float:
