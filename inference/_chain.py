@@ -48,6 +48,25 @@ from handlers import LogFactor
 from handlers._markov import split_lag
 
 
+def axis_label(
+    site: str, kind: str, who: Any, dim: int, size: int, max_plate_nesting: int, owner: dict
+) -> tuple[str, Any]:
+    """The label of a factor's axis at batch ``dim``: a batch dim left of the plates is the
+    enumerated variable that holds it (``owner``: dim -> variable); one that no variable
+    holds is an error naming the site."""
+    if kind != "batch" or -dim <= max_plate_nesting:
+        return kind, who
+    if dim not in owner:
+        raise ValueError(
+            f"Site '{site}': its log density has size {size} at dim {dim}, left of the "
+            f"plates (max_plate_nesting={max_plate_nesting}), but no enumerated variable "
+            "holds that dim. (A value carried out of an enumerated scan, or kept past a "
+            "markov step's history, has lost its variable.) Fix: raise max_plate_nesting "
+            "to cover every plate, or use a plate for that batch dim."
+        )
+    return "enum", owner[dim]
+
+
 def choose(how: str | None, states: int) -> str:
     """The contraction that runs: ``how`` unless it is ``"auto"``/``None``.
 
@@ -274,14 +293,7 @@ def contract_chain(
             size = lp.shape[axis]
             if size == 1:
                 continue
-            if kind == "batch" and -dim > max_plate_nesting:
-                if dim not in owner:
-                    raise ValueError(
-                        f"Site '{f.name}': its log density has size {size} at dim {dim}, "
-                        "left of the plates, but no enumerated variable holds that dim. "
-                        "Fix: raise max_plate_nesting to cover every plate."
-                    )
-                kind, who = "enum", owner[dim]
+            kind, who = axis_label(f.name, kind, who, dim, size, max_plate_nesting, owner)
             if kind == "batch" or (kind == "plate" and who not in chain_plates):
                 sum_axes.append(axis)
                 continue

@@ -159,6 +159,8 @@ def terms_of(
 
 
 def _term_of(f: LogFactor, max_plate_nesting: int, owner: dict[int, str]) -> Term:
+    from ._chain import axis_label
+
     lp = _apply_mask_scale(f)
     n = jnp.ndim(lp)
     labels = list(f.dims)
@@ -172,17 +174,7 @@ def _term_of(f: LogFactor, max_plate_nesting: int, owner: dict[int, str]) -> Ter
         size = lp.shape[axis]
         if size == 1:
             continue
-        if kind == "batch" and -dim > max_plate_nesting:
-            if dim not in owner:
-                raise ValueError(
-                    f"Site '{f.name}': its log density has size {size} at dim {dim}, "
-                    f"left of the plates (max_plate_nesting={max_plate_nesting}), but "
-                    "no enumerated variable holds that dim. (A value carried out of an "
-                    "enumerated scan, or kept past a markov step's history, has lost its "
-                    "variable.) Fix: raise max_plate_nesting to cover every plate, or use "
-                    "a plate for that batch dim."
-                )
-            kind, who = "enum", owner[dim]
+        kind, who = axis_label(f.name, kind, who, dim, size, max_plate_nesting, owner)
         if kind == "batch":
             sum_axes.append(axis)
             continue
