@@ -21,6 +21,8 @@ from inference import contract_factors, infer_discrete
 
 TRANS = jnp.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]])
 LOCS = jnp.array([-1.0, 0.5, 2.0])
+# A two-state chain (the rows of TRANS's corner, normalised).
+TRANS_2 = TRANS[:2, :2] / jnp.sum(TRANS[:2, :2], axis=1, keepdims=True)
 # Second-order transitions p(x_t | x_{t-2}, x_{t-1}), K = 2.
 TRANS2 = jnp.array([[[0.9, 0.1], [0.4, 0.6]], [[0.3, 0.7], [0.2, 0.8]]])
 allow = jax.numpy_rank_promotion("allow")
@@ -152,7 +154,7 @@ def chains_with_a_global(ys, shift):
 
     def step(x, y):
         with plate("n", n, dim=-1):
-            x = sample("x", D.Categorical(probs=vindex(TRANS[:2, :2] / 0.95, (x,))))
+            x = sample("x", D.Categorical(probs=vindex(TRANS_2, (x,))))
             with allow:
                 loc = LOCS[x] + shift * z.astype(jnp.float64)
             sample("y", D.Normal(loc, 1.0), obs=y)
@@ -163,7 +165,7 @@ def chains_with_a_global(ys, shift):
 
 def test_chains_in_a_plate_with_a_global_variable_equal_brute_force():
     ys = jnp.array([[0.1, 1.5], [-0.4, 2.0], [0.9, 0.3]])  # (T, N)
-    trans = TRANS[:2, :2] / 0.95
+    trans = TRANS_2
 
     def want(shift):
         per_z = []
@@ -222,7 +224,7 @@ def test_ffbs_draws_follow_the_exact_posterior():
     the exact posterior (brute force). The seed is fixed; the false-alarm rate (p-value
     threshold) is 1e-4."""
     ys = jnp.array([0.2, 1.1, 0.9, -0.3])
-    trans, locs = TRANS[:2, :2] / 0.95, jnp.array([0.0, 1.0])
+    trans, locs = TRANS_2, jnp.array([0.0, 1.0])
     _, paths, lps = brute(ys, trans, locs)
     probs = np.exp(np.asarray(lps) - logsumexp(np.asarray(lps)))
     model = config_enumerate(hmm)
@@ -352,7 +354,7 @@ def test_map_of_chains_with_a_global_variable_is_the_brute_force_argmax():
     """The global regime z and both chains' paths: the joint argmax over all 2 * 8 * 8
     assignments (the chains are decoded given the regime chosen for them)."""
     ys = jnp.array([[0.1, 1.5], [-0.4, 2.0], [0.9, 0.3]])
-    trans = np.asarray(TRANS[:2, :2] / 0.95)
+    trans = np.asarray(TRANS_2)
     shift = 2.5
     best = None
     for z, pz in ((0, 0.7), (1, 0.3)):
