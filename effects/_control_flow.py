@@ -24,6 +24,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.extend.core import Var
 
 from . import _frame
 from ._handler import Handler
@@ -125,6 +126,83 @@ def _scan_default(f, init, xs, length, reverse, unroll):
     return c_final, ys
 
 
+def _depends(closed: Any, n_in: int) -> list[bool]:
+    """For each output of ``closed`` (a ``ClosedJaxpr``), whether it may depend on its
+    first ``n_in`` inputs (conservatively: an equation with any such input taints all its
+    outputs). Its constants (values closed over from outside) are not inputs."""
+    jaxpr = closed.jaxpr
+    tainted = set(jaxpr.invars[:n_in])
+
+    def hit(v: Any) -> bool:
+        return isinstance(v, Var) and v in tainted
+
+    for eqn in jaxpr.eqns:
+        if any(hit(v) for v in eqn.invars):
+            tainted.update(eqn.outvars)
+    return [hit(v) for v in jaxpr.outvars]
+
+
+def _steady_plan(f, init, xs, n) -> bool:
+    """Whether every step of an effect-aware scan can run at once (vmapped over time):
+    each leaf of the carry that comes out of the body depends on none of its inputs (the
+    carry, the step's slice of ``xs``, the step number, the handlers' states) or is the
+    same leaf passed through unchanged, and the handlers that carry their states through
+    the loop leave them as they came in. Then the carry into
+    every step after the first is one and the same value, and the steps do not depend on
+    each other. Decided on the body's jaxpr (a trace, no FLOPs)."""
+    body_of, _, carried0 = _Body.of_frame()
+    x0 = None if xs is None else jax.tree.map(lambda a: a[0], xs)
+
+    def one(carried, c, x, t):
+        (c2, _), new, _ = body_of.run(carried, (ScanStep(t, n),), f, c, x)
+        return c2, new
+
+    args = (carried0, init, x0, jnp.asarray(0))
+    closed = jax.make_jaxpr(one)(*args)
+    n_in = len(jax.tree.leaves(args))
+    n_carry = len(jax.tree.leaves(jax.eval_shape(lambda: init)))
+    n_state = len(jax.tree.leaves(carried0))
+    if len(closed.jaxpr.invars) != n_in or len(closed.jaxpr.outvars) != n_carry + n_state:
+        return False
+    ins, outs = closed.jaxpr.invars, closed.jaxpr.outvars
+    carry_in, carry_out = ins[n_state : n_state + n_carry], outs[:n_carry]
+    # Each leaf of the carry is computed afresh from none of the inputs, or passed
+    # through unchanged (then it holds its initial value at every step).
+    fresh = _depends(closed, n_in)[:n_carry]
+    if any(d and a is not b for d, a, b in zip(fresh, carry_in, carry_out)):
+        return False
+    # The carried states must come out as the very inputs that went in.
+    return all(a is b for a, b in zip(ins[:n_state], outs[n_carry:]))
+
+
+def _scan_steady(f, init, xs, length):
+    """An effect-aware scan run as its first step, then all later steps at once (``vmap``
+    over time), when :func:`_steady_plan` allows it; otherwise ``None``. The same values
+    and handler states as :func:`_scan_default` (forwards only)."""
+    n = length if length is not None else jax.tree.leaves(xs)[0].shape[0]
+    if n < 2 or not _steady_plan(f, init, xs, n):
+        return None
+    body_of, states, carried0 = _Body.of_frame()
+    x0 = None if xs is None else jax.tree.map(lambda a: a[0], xs)
+    rest = None if xs is None else jax.tree.map(lambda a: a[1:], xs)
+    (c1, y0), carried, fresh0 = body_of.run(carried0, (ScanStep(jnp.asarray(0), n),), f, init, x0)
+
+    def later(t, x):
+        (_, y), _, fresh = body_of.run(carried, (ScanStep(t, n),), f, c1, x)
+        return y, fresh
+
+    ts = jnp.arange(1, n, dtype=jnp.result_type(jnp.asarray(0)))
+    ys, fresh = jax.vmap(later)(ts, rest)
+
+    def cat(a, b):
+        a = jnp.asarray(a)
+        return jnp.concatenate([a[None].astype(b.dtype), b], axis=0)
+
+    ys = jax.tree.map(cat, (y0, fresh0), (ys, fresh))
+    _frame.update(body_of.join(states, carried, ys[1]))
+    return c1, ys[0]
+
+
 def _cond_default(pred, true_fun, false_fun, operands):
     if not _frame.in_force():
         return lax.cond(pred, true_fun, false_fun, *operands)
@@ -224,7 +302,10 @@ def scan(
     (``O(log T)`` depth), ``"sequential"`` runs the forward algorithm step by step
     (``lax.scan``), and ``"auto"`` (the default) picks the sequential pass on CPU and the
     parallel one on an accelerator (the rule in ``inference._chain.choose``, from the
-    timings in benchmarks/RESULTS_ENUM.md).
+    timings in benchmarks/RESULTS_ENUM.md). Where the carry is steady (every leaf computed
+    from none of the step's inputs, or passed through unchanged, as in an HMM that carries
+    only its enumerated state), the body's steps run at once, vectorised over time, and
+    only the chain's contraction loops; ``unroll`` then has no effect.
     """
     if isinstance(history, bool) or not isinstance(history, int) or history < 1:
         raise ValueError(f"scan: history must be an int >= 1, got {history!r}.")

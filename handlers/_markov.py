@@ -153,9 +153,17 @@ def enum_scan(handler: Any, msg: Any, state: Any) -> tuple[Any, Any]:
     ``lax.scan``. The initial carry is broadcast to the steady shapes: along the dims of
     the steps before the first it holds copies of the initial value, and the contraction
     reads index 0 there (``inference._chain``). The dims are released when the loop ends.
+
+    When the carry is steady (each of its leaves is computed afresh from none of the
+    step's inputs, or passed through unchanged: an HMM whose carry is the enumerated
+    state, which under enumeration is the support laid along the ``_PREV_`` dim), every
+    step after the first sees the same carry, so the steps do not depend on each other:
+    they run at once, ``vmap``-ed over time (``effects._control_flow._scan_steady``), and
+    only the contraction of the chain loops over time. Otherwise the body runs step by
+    step in a ``lax.scan``. Both give the same factors.
     """
     from effects import _frame
-    from effects._control_flow import ScanStep, _Body, _scan_default
+    from effects._control_flow import ScanStep, _Body, _scan_default, _scan_steady
 
     if msg.value is not None:
         return msg, state
@@ -238,5 +246,7 @@ def enum_scan(handler: Any, msg: Any, state: Any) -> tuple[Any, Any]:
     now = _frame.current_frame()
     assert now is not None
     _frame.update(now.states[:me] + (inner,) + now.states[me + 1 :])
-    out = _scan_default(body, init, msg.xs, msg.length, msg.reverse, msg.unroll)
+    out = _scan_steady(body, init, msg.xs, msg.length)
+    if out is None:
+        out = _scan_default(body, init, msg.xs, msg.length, msg.reverse, msg.unroll)
     return msg.replace(value=out), make(state.table, state.chains, state.contraction)
