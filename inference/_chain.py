@@ -156,6 +156,45 @@ def chain_value(m: Array, ring: str, how: str) -> Array:
     return _reduce(last, ring, axis=-1)
 
 
+def forward_split(trans: Array, emit: Array, ring: str) -> Array:
+    """The chain's total (log-sum-exp or max) over every path from state 0, its step
+    tables given as ``trans[t, ..., i, j] + emit[t, ..., j]``: the forward algorithm
+    with each step's ``emit`` added after the reduction over the previous state."""
+    k = trans.shape[-1]
+    # State 0 before the first step (log 1 there, log 0 elsewhere).
+    start = jnp.where(jnp.arange(k) == 0, jnp.zeros((), trans.dtype), _neg(trans.dtype))
+    start = jnp.broadcast_to(start, emit.shape[1:])
+
+    def step(alpha, inputs):
+        mt, et = inputs
+        return _reduce(alpha[..., :, None] + mt, ring, axis=-2) + et, None
+
+    last, _ = lax.scan(step, start, (trans, emit))
+    return _reduce(last, ring, axis=-1)
+
+
+def _table(
+    parts: Sequence[tuple[Array, list[Any]]],
+    order: list[Any],
+    sizes: dict[Any, int],
+    t_len: int,
+    dtype: Any,
+) -> Array:
+    """The sum of ``parts`` (each a time-stacked table and its axes' labels), laid out
+    along ``order`` (time first) and broadcast to its full shape."""
+    shape = (t_len,) + tuple(sizes[a] for a in order)
+    total = None
+    for lp, axes in parts:
+        perm = [0] + [1 + axes.index(a) for a in sorted(axes, key=order.index)]
+        x = jnp.transpose(lp, perm)
+        present = set(axes)
+        x = jnp.reshape(x, (t_len,) + tuple(sizes[a] if a in present else 1 for a in order))
+        total = x if total is None else total + x
+    if total is None:
+        return jnp.zeros(shape, dtype)
+    return jnp.broadcast_to(total, shape)
+
+
 def chain_backward(m: Array, key: Any, temperature: int) -> Array:
     """The chain's states, time first: the MAP path (``temperature=0``, Viterbi with
     backtracking) or a posterior draw (``1``, forward-filter backward-sample)."""
@@ -329,29 +368,38 @@ def contract_chain(
     outer = sorted({a for _, axes in parts for a in axes if a[0] != "lag"}, key=str)
     lag_axes = [("lag", j, v) for j in range(history, -1, -1) for v in names]
     order = outer + lag_axes
-    shape = (t_len,) + tuple(sizes[a] for a in order)
     dtype = parts[0][0].dtype
-    total = jnp.zeros(shape, dtype)
-    for lp, axes in parts:
-        perm = [0] + [1 + axes.index(a) for a in sorted(axes, key=order.index)]
-        x = jnp.transpose(lp, perm)
-        present = set(axes)
-        x = jnp.reshape(x, (t_len,) + tuple(sizes[a] if a in present else 1 for a in order))
-        total = total + jnp.broadcast_to(x, shape)
     kc = math.prod(sizes[("lag", 0, v)] for v in names)
     batch = tuple(sizes[a] for a in outer)
-    flat = jnp.reshape(total, (t_len,) + batch + (kc**history, kc))
-    if history == 1:
-        m = flat
-    else:
-        s = kc**history
-        prev = jnp.arange(s)
-        new = (prev % (kc ** (history - 1)))[:, None] * kc + jnp.arange(kc)[None, :]
-        m = jnp.full((t_len,) + batch + (s, s), _neg(dtype), dtype)
-        m = m.at[..., prev[:, None], new].set(flat)
-    how = choose(next((f.contraction for f in factors if f.contraction), None), m.shape[-1])
+    how = choose(next((f.contraction for f in factors if f.contraction), None), kc**history)
     value_ring = "max" if ring == "max" else "sum"
-    value = chain_value(m, value_ring, how)
+    if history == 1 and how == "sequential":
+        # The factors that use the previous step's values make the transition tables;
+        # the others (emissions, say) are added after each step's reduction, as a
+        # hand-written forward pass does, so that no table of every factor is built
+        # and their gradients come out of the loop step by step.
+        pair = [p for p in parts if any(a[0] == "lag" and a[1] == 1 for a in p[1])]
+        unary = [p for p in parts if not any(a[0] == "lag" and a[1] == 1 for a in p[1])]
+        trans = _table(pair, order, sizes, t_len, dtype)
+        trans = jnp.reshape(trans, (t_len,) + batch + (kc, kc))
+        unary_order = outer + [("lag", 0, v) for v in names]
+        emit = _table(unary, unary_order, sizes, t_len, dtype)
+        emit = jnp.reshape(emit, (t_len,) + batch + (kc,))
+        value = forward_split(trans, emit, value_ring)
+        m = trans + emit[..., None, :]
+    else:
+        flat = jnp.reshape(
+            _table(parts, order, sizes, t_len, dtype), (t_len,) + batch + (kc**history, kc)
+        )
+        if history == 1:
+            m = flat
+        else:
+            s = kc**history
+            prev = jnp.arange(s)
+            new = (prev % (kc ** (history - 1)))[:, None] * kc + jnp.arange(kc)[None, :]
+            m = jnp.full((t_len,) + batch + (s, s), _neg(dtype), dtype)
+            m = m.at[..., prev[:, None], new].set(flat)
+        value = chain_value(m, value_ring, how)
     out_axes = tuple((a[0], a[1]) for a in outer)
     record = ChainRecord(tuple(names), tuple(sizes[("lag", 0, v)] for v in names), m, out_axes)
     return value, out_axes, record
