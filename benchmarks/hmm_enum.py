@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import platform
 import subprocess
+import sys
 import time
 
 import jax
@@ -327,7 +328,8 @@ def main(argv=None) -> list[dict]:
                     )
             rows.append(row)
     if args.out:
-        write(args.out, rows, machine(), argv)
+        # The command line as given (sys.argv when called as a script).
+        write(args.out, rows, machine(), sys.argv[1:] if argv is None else argv)
     return rows
 
 
