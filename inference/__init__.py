@@ -138,6 +138,7 @@ from ._elbo import (
     ELBO as ELBO,
     RenyiELBO as RenyiELBO,
     Trace_ELBO as Trace_ELBO,
+    TraceEnum_ELBO as TraceEnum_ELBO,
     TraceGraph_ELBO as TraceGraph_ELBO,
     TraceMeanField_ELBO as TraceMeanField_ELBO,
 )
