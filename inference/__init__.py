@@ -133,7 +133,11 @@ from ._autoguide import (
     AutoMultivariateNormal as AutoMultivariateNormal,
     AutoNormal as AutoNormal,
 )
-from ._autoguide_flows import AutoBNAFNormal as AutoBNAFNormal, AutoIAFNormal as AutoIAFNormal
+from ._autoguide_flows import (
+    AutoBNAFNormal as AutoBNAFNormal,
+    AutoIAFNormal as AutoIAFNormal,
+    FlowTransform as FlowTransform,
+)
 from ._elbo import (
     ELBO as ELBO,
     RenyiELBO as RenyiELBO,
