@@ -206,8 +206,11 @@ def test_svi_fits_the_mixture_locations_by_maximum_likelihood():
     zs = rng.integers(0, 2, size=200)
     data = rng.normal(truth[zs], 1.0)
 
+    calls = []
+
     @config_enumerate
     def gmm(x):
+        calls.append(1)
         locs = param("locs", jnp.array([-0.5, 0.5]))
         with plate("N", x.shape[0]):
             z = sample("z", D.Categorical(probs=jnp.array([0.5, 0.5])))
@@ -224,6 +227,10 @@ def test_svi_fits_the_mixture_locations_by_maximum_likelihood():
         em = (r * data[:, None]).sum(0) / r.sum(0)
     np.testing.assert_allclose(locs, np.sort(em), atol=0.02)
     assert float(result.losses[-1]) < float(result.losses[0])
+    # A second run with new data of the same shape does not trace the model again.
+    traced = len(calls)
+    svi.run(jax.random.key(1), 600, jnp.asarray(data[::-1].copy()), progress_bar=False)
+    assert len(calls) == traced
 
 
 TRANS = np.array([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.25, 0.25, 0.5]])
