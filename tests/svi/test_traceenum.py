@@ -329,3 +329,34 @@ def test_guide_sampled_discrete_site_is_replayed_not_enumerated():
         np.log(W[zs]) + stats.norm.logpdf(np.asarray(X), C[zs], SIGMA) - np.log([0.3, 0.3, 0.4])[zs]
     )
     assert -float(got) == pytest.approx(want, abs=1e-8)
+
+
+def test_subsampled_plate_gives_an_unbiased_estimate_of_the_log_marginal():
+    # Two of four points per estimate, scaled by 4/2: the mean over keys is the exact
+    # log marginal of all four (the scale multiplies the log of each point's sum over z).
+    x4 = jnp.array([-1.3, 0.2, 2.4, 0.7])
+
+    @config_enumerate
+    def model(x):
+        with plate("N", 4, subsample_size=2) as idx:
+            z = sample("z", D.Categorical(probs=jnp.asarray(W)))
+            sample("x", D.Normal(jnp.asarray(C)[z], SIGMA), obs=x[idx])
+
+    keys = jax.random.split(jax.random.key(6), 4000)
+    draws = np.asarray(
+        jax.jit(jax.vmap(lambda k: -TraceEnum_ELBO().loss(k, {}, model, empty_guide, x4)))(keys)
+    )
+    exact = sum(brute_log_joint(x4[i : i + 1], C) for i in range(4))
+    se = draws.std() / np.sqrt(len(draws))
+    assert abs(draws.mean() - exact) < 4 * se
+
+
+def test_global_enumerated_variable_feeding_a_subsampled_plate_is_refused():
+    @config_enumerate
+    def model(x):
+        z = sample("z", D.Categorical(probs=jnp.asarray(W)))
+        with plate("N", 3, subsample_size=2) as idx:
+            sample("x", D.Normal(jnp.asarray(C)[z], SIGMA), obs=x[idx])
+
+    with pytest.raises(NotImplementedError, match=r"\['z'\] are not scaled by the same"):
+        TraceEnum_ELBO().loss(jax.random.key(0), {}, model, empty_guide, X)
