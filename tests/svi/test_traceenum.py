@@ -294,7 +294,8 @@ def test_guide_enumeration_is_refused_naming_the_site():
             sample("z", D.Categorical(probs=jnp.asarray(W)), infer={"enumerate": "parallel"})
 
     with pytest.raises(ValueError, match=r"guide site\(s\) \['z'\].*enumeration"):
-        TraceEnum_ELBO().loss(jax.random.key(0), {}, shift_model, guide, X)
+        # Refused while tracing: under jit nothing is compiled before the error.
+        jax.jit(lambda: TraceEnum_ELBO().loss(jax.random.key(0), {}, shift_model, guide, X))()
 
 
 def test_unmarked_discrete_site_missing_from_the_guide_is_refused_naming_it():
@@ -304,7 +305,7 @@ def test_unmarked_discrete_site_missing_from_the_guide_is_refused_naming_it():
             sample("x", D.Normal(jnp.asarray(C)[z], SIGMA), obs=x)
 
     with pytest.raises(ValueError, match=r"\['z'\] are neither sampled by the guide nor marked"):
-        TraceEnum_ELBO().loss(jax.random.key(0), {}, model, empty_guide, X)
+        jax.jit(lambda: TraceEnum_ELBO().loss(jax.random.key(0), {}, model, empty_guide, X))()
 
 
 def test_bad_max_plate_nesting_is_refused():
@@ -322,7 +323,7 @@ def test_guide_sampled_discrete_site_is_replayed_not_enumerated():
             sample("z", D.Categorical(probs=jnp.array([0.3, 0.3, 0.4])))
 
     key = jax.random.key(5)
-    got = TraceEnum_ELBO().loss(key, {}, mixture, guide, X)
+    got = jax.jit(lambda k: TraceEnum_ELBO().loss(k, {}, mixture, guide, X))(key)
     guide_tr = guide_trace(key, {}, guide, X)
     zs = np.asarray(guide_tr["z"].value)
     want = np.sum(
@@ -359,4 +360,4 @@ def test_global_enumerated_variable_feeding_a_subsampled_plate_is_refused():
             sample("x", D.Normal(jnp.asarray(C)[z], SIGMA), obs=x[idx])
 
     with pytest.raises(NotImplementedError, match=r"\['z'\] are not scaled by the same"):
-        TraceEnum_ELBO().loss(jax.random.key(0), {}, model, empty_guide, X)
+        jax.jit(lambda: TraceEnum_ELBO().loss(jax.random.key(0), {}, model, empty_guide, X))()
