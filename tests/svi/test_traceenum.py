@@ -361,3 +361,30 @@ def test_global_enumerated_variable_feeding_a_subsampled_plate_is_refused():
 
     with pytest.raises(NotImplementedError, match=r"\['z'\] are not scaled by the same"):
         jax.jit(lambda: TraceEnum_ELBO().loss(jax.random.key(0), {}, model, empty_guide, X))()
+
+
+def test_local_guide_latent_beside_an_enumerated_site_in_one_plate():
+    # Per point: z enumerated, y drawn by the guide, x observed; the particle is
+    # sum_i [log sum_z p(z) p(y_i | z)] + log p(x | y) - log q(y) at the guide's y (NumPy).
+    @config_enumerate
+    def model(x):
+        with plate("N", 3):
+            z = sample("z", D.Categorical(probs=jnp.asarray(W)))
+            y = sample("y", D.Normal(jnp.asarray(C)[z], 1.0))
+            sample("x", D.Normal(y, 0.5), obs=x)
+
+    m = jnp.array([0.1, 0.2, 0.3])
+
+    def guide(x):
+        with plate("N", 3):
+            sample("y", D.Normal(m, 0.7))
+
+    key = jax.random.key(7)
+    got = jax.jit(lambda k: -TraceEnum_ELBO().loss(k, {}, model, guide, X))(key)
+    y = np.asarray(guide_trace(key, {}, guide, X)["y"].value)
+    want = (
+        sum(logsumexp(np.log(W) + stats.norm.logpdf(y[i], C, 1.0)) for i in range(3))
+        + stats.norm.logpdf(np.asarray(X), y, 0.5).sum()
+        - stats.norm.logpdf(y, np.asarray(m), 0.7).sum()
+    )
+    assert float(got) == pytest.approx(want, abs=1e-8)
