@@ -20,7 +20,7 @@ from ._continuous import Exponential, Laplace
 from ._continuous2 import Beta, Gamma
 from ._discrete import Bernoulli
 from ._distribution import Distribution, ExpandedDistribution, Independent
-from ._multivariate import Dirichlet, MultivariateNormal
+from ._multivariate import Dirichlet, LowRankMultivariateNormal, MultivariateNormal
 from ._normal import Normal
 from ._util import sum_rightmost
 
@@ -182,25 +182,68 @@ def _kl_dirichlet_dirichlet(p, q):
     )
 
 
-@register_kl(MultivariateNormal, MultivariateNormal)
-def _kl_mvn_mvn(p, q):
+def _gaussian(d: Any, who: str) -> tuple[Array, Array]:
+    """``(loc, scale_tril)`` of a Gaussian vector: a ``MultivariateNormal``, a
+    ``LowRankMultivariateNormal`` (the Cholesky factor of its dense covariance) or a
+    ``Normal`` with one reinterpreted batch dim (``Normal(...).to_event(1)``, a diagonal
+    factor); anything else is not a pair with a closed form here."""
+    if isinstance(d, (MultivariateNormal, LowRankMultivariateNormal)):
+        return d.loc, d.scale_tril
+    if isinstance(d, Independent) and d.reinterpreted_batch_ndims == 1:
+        base = d.base_dist
+        if isinstance(base, ExpandedDistribution):
+            base = base.base_dist
+        if isinstance(base, Normal):
+            shape = tuple(d.batch_shape) + tuple(d.event_shape)
+            loc = jnp.broadcast_to(base.loc, shape)
+            scale = jnp.broadcast_to(base.scale, shape)
+            eye = jnp.eye(shape[-1], dtype=scale.dtype)
+            return loc, scale[..., None] * jnp.reshape(eye, (1,) * (len(shape) - 1) + eye.shape)
+    raise NotImplementedError(
+        f"kl_divergence: no closed form for {who} {type(d).__name__} against a "
+        "multivariate normal (the Gaussian pairs are MultivariateNormal, "
+        "LowRankMultivariateNormal and Normal(...).to_event(1)). Fix: register the pair "
+        "with dists.register_kl, or estimate the KL by Monte Carlo."
+    )
+
+
+def _kl_gaussian(p: Any, q: Any) -> Array:
+    """``KL(N(m_p, L_p L_p') || N(m_q, L_q L_q'))`` from the two Cholesky factors:
+    ``(|L_q^-1 L_p|_F^2 + |L_q^-1 (m_q - m_p)|^2 - n) / 2 + log|L_q| - log|L_p|``."""
     from jax.scipy.linalg import solve_triangular
 
-    n = p.loc.shape[-1]
-    if q.loc.shape[-1] != n:
+    p_loc, p_tril = _gaussian(p, "p =")
+    q_loc, q_tril = _gaussian(q, "q =")
+    n = p_loc.shape[-1]
+    if q_loc.shape[-1] != n:
         raise ValueError(
-            f"kl_divergence: the two MultivariateNormals have event sizes {n} and "
-            f"{q.loc.shape[-1]}; they must match."
+            f"kl_divergence: the two multivariate normals ({type(p).__name__}, "
+            f"{type(q).__name__}) have event sizes {n} and {q_loc.shape[-1]}; they must match."
         )
     batch = jnp.broadcast_shapes(tuple(p.batch_shape), tuple(q.batch_shape))
-    pt = jnp.broadcast_to(p.scale_tril, batch + (n, n))
-    qt = jnp.broadcast_to(q.scale_tril, batch + (n, n))
-    diff = jnp.broadcast_to(q.loc, batch + (n,)) - jnp.broadcast_to(p.loc, batch + (n,))
+    pt = jnp.broadcast_to(p_tril, batch + (n, n))
+    qt = jnp.broadcast_to(q_tril, batch + (n, n))
+    diff = jnp.broadcast_to(q_loc, batch + (n,)) - jnp.broadcast_to(p_loc, batch + (n,))
     m = solve_triangular(qt, pt, lower=True)  # Lq^-1 Lp
     y = solve_triangular(qt, diff[..., None], lower=True)[..., 0]
     log_det_p = jnp.sum(jnp.log(jnp.diagonal(pt, axis1=-2, axis2=-1)), -1)
     log_det_q = jnp.sum(jnp.log(jnp.diagonal(qt, axis1=-2, axis2=-1)), -1)
     return 0.5 * (jnp.sum(m**2, (-2, -1)) + jnp.sum(y**2, -1) - n) + log_det_q - log_det_p
+
+
+# Every pair of Gaussian vectors, dense, low-rank or diagonal (``Normal(...).to_event(1)``
+# against a dense or low-rank one; two diagonal ones go through Independent-Independent).
+for _p, _q in [
+    (MultivariateNormal, MultivariateNormal),
+    (MultivariateNormal, LowRankMultivariateNormal),
+    (LowRankMultivariateNormal, MultivariateNormal),
+    (LowRankMultivariateNormal, LowRankMultivariateNormal),
+    (Independent, MultivariateNormal),
+    (Independent, LowRankMultivariateNormal),
+    (MultivariateNormal, Independent),
+    (LowRankMultivariateNormal, Independent),
+]:
+    register_kl(_p, _q)(_kl_gaussian)
 
 
 @register_kl(Independent, Independent)

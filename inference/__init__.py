@@ -133,11 +133,16 @@ from ._autoguide import (
     AutoMultivariateNormal as AutoMultivariateNormal,
     AutoNormal as AutoNormal,
 )
-from ._autoguide_flows import AutoBNAFNormal as AutoBNAFNormal, AutoIAFNormal as AutoIAFNormal
+from ._autoguide_flows import (
+    AutoBNAFNormal as AutoBNAFNormal,
+    AutoIAFNormal as AutoIAFNormal,
+    FlowTransform as FlowTransform,
+)
 from ._elbo import (
     ELBO as ELBO,
     RenyiELBO as RenyiELBO,
     Trace_ELBO as Trace_ELBO,
+    TraceEnum_ELBO as TraceEnum_ELBO,
     TraceGraph_ELBO as TraceGraph_ELBO,
     TraceMeanField_ELBO as TraceMeanField_ELBO,
 )

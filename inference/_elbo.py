@@ -16,6 +16,12 @@ Sites of the guide that are not reparameterisable (``fn.has_rsample`` false, e.g
 is ``grad log q(z) * cost``. ``Trace_ELBO`` uses the whole ELBO as the cost;
 ``TraceGraph_ELBO`` uses only the terms in the site's own plate slices and a leave-one-out
 baseline across particles (see its docstring).
+
+``TraceEnum_ELBO`` runs the model under ``Enum >> factors()`` as well: the model's sites
+marked for enumeration that the guide does not sample are summed out exactly by the
+contraction that ``potential_energy`` uses (``inference.contract_factors``, with scan
+chains contracted by ``inference._chain``), so its particle is ``log sum_y p(x, y, z) -
+log q(z)`` at the guide's draw ``z``.
 """
 
 from __future__ import annotations
@@ -29,8 +35,11 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from dists import kl_divergence
-from effects import AbstractSite, Effect, Handler, Param, Sample, perform, run
-from handlers import Replay, Trace, seed, trace
+from effects import AbstractSite, Effect, Handler, Param, Sample, mask_and_scale, perform, run
+from handlers import Enum, LogFactor, Replay, Trace, factors, seed, trace
+
+from ._contract import contract_factors, contract_terms, terms_of
+from ._log_density import FindEnumerated
 
 
 class HasParam(Effect):
@@ -84,7 +93,7 @@ def _is_auxiliary(site: Any) -> bool:
     return bool(site.infer.get("is_auxiliary", False))
 
 
-def check_traces(model_tr: Trace, guide_tr: Trace) -> None:
+def check_traces(model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> None:
     """Raise when the guide does not cover the model's latent sites, or samples a site
     the model does not have (a trace-time check: it costs nothing at run time)."""
     missing = [n for n, s in model_tr.items() if _is_latent(s) and n not in guide_tr]
@@ -176,6 +185,11 @@ class ELBO(eqx.Module):
 
     def particle(self, key, params, model, guide, args, kwargs) -> tuple[Array, Array]:
         raise NotImplementedError
+
+    def check_traces(self, model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> None:
+        """Raise when the guide does not fit the model for this objective (``SVI.init``
+        calls it on one run of each)."""
+        check_traces(model_tr, guide_tr)
 
     def particles(self, rng_key, params, model, guide, args, kwargs) -> Any:
         """Every particle's output, stacked (``vmap`` or ``lax.map`` over the keys)."""
@@ -410,3 +424,184 @@ class TraceGraph_ELBO(ELBO):
                 cost = cost - baseline
             sur = sur + _surrogate(jnp.sum(lp_z * cost)) / n
         return -(jnp.mean(elbo) + sur)
+
+
+def _enumerate_marked(site: Any) -> bool:
+    return isinstance(site, Sample) and site.infer.get("enumerate") == "parallel"
+
+
+class TraceEnum_ELBO(ELBO):
+    """``Trace_ELBO`` with the model's enumerated discrete sites summed out exactly.
+
+    A model site marked ``infer={"enumerate": "parallel"}`` (or by
+    ``handlers.config_enumerate``) that the guide does not sample is enumerated
+    (``handlers.Enum``), and the model's factors are contracted over its values by
+    ``inference.contract_factors`` (tensor variable elimination over plates; an
+    enumerated effect-aware ``scan``, such as an HMM, by its chain contraction). One
+    particle is ``log sum_y p(x, y, z) - log q(z)`` with ``z`` drawn from the guide and
+    ``y`` the enumerated sites: an unbiased estimate of the ELBO of the collapsed model
+    ``p(x, z)``, exact when there is no ``z`` or when ``q(z) = p(z | x)``. Its gradient
+    is exact in the model's params and, through the contraction, pathwise in the guide's
+    (the contraction's stabilising shifts are constants, so nothing is lost). Guide sites
+    that are not reparameterisable and not enumerated get the score-function term of
+    ``Trace_ELBO`` (the whole ELBO as the cost).
+
+    Args:
+        num_particles: draws from the guide per estimate (their mean is the estimate).
+        max_plate_nesting: how many plate dims the model uses (enumeration dims go to
+            their left). ``None`` finds it from a run of the model (no cost after
+            compiling); give it when plates open only inside some branches.
+        vectorize_particles: ``jax.vmap`` over particles (else ``lax.map``).
+
+    Scales (subsampled plates, ``handlers.scale``): the factors that meet an enumerated
+    variable must share one scalar scale, which multiplies their contraction (as in
+    NumPyro: the subsample estimate of ``sum_i log sum_y p(x_i, y_i)`` is ``N/B`` times the
+    batch's); otherwise it raises, naming the sites.
+
+    Not built: sites enumerated in the guide (they are refused, naming the site: sample
+    them without ``enumerate`` in the guide, so they get a score-function term, or leave
+    them out of the guide, so the model sums them out).
+
+    Example:
+        >>> import jax, jax.numpy as jnp, dists as D
+        >>> from effects import sample
+        >>> from handlers import config_enumerate
+        >>> @config_enumerate
+        ... def model():
+        ...     z = sample("z", D.Bernoulli(probs=0.25))
+        ...     sample("x", D.Normal(jnp.where(z == 1, 2.0, 0.0), 1.0), obs=1.0)
+        >>> def guide():
+        ...     pass
+        >>> loss = TraceEnum_ELBO().loss(jax.random.key(0), {}, model, guide)
+        >>> n = D.Normal(0.0, 1.0).log_prob(jnp.array([1.0, -1.0]))  # x - 2z for z = 0, 1
+        >>> want = jnp.logaddexp(jnp.log(0.75) + n[0], jnp.log(0.25) + n[1])
+        >>> bool(jnp.allclose(-loss, want))
+        True
+    """
+
+    max_plate_nesting: int | None = eqx.field(static=True, default=None)
+
+    def __init__(
+        self,
+        num_particles: int = 1,
+        max_plate_nesting: int | None = None,
+        vectorize_particles: bool = True,
+    ):
+        if max_plate_nesting is not None and (
+            isinstance(max_plate_nesting, bool)
+            or not isinstance(max_plate_nesting, int)
+            or max_plate_nesting < 0
+        ):
+            raise ValueError(
+                "TraceEnum_ELBO: max_plate_nesting must be None (found from the model) or "
+                f"a non-negative int (the number of nested plates), got {max_plate_nesting!r}."
+            )
+        self.num_particles = _check_particles(num_particles)
+        self.max_plate_nesting = max_plate_nesting
+        self.vectorize_particles = vectorize_particles
+
+    def particle(self, key, params, model, guide, args, kwargs):
+        k_guide, k_model = jax.random.split(key)
+        values = ParamValues(dict(params))
+        _, (_, _, guide_tr) = run(guide, values >> seed(k_guide) >> trace())(*args, **kwargs)
+        enumerated_in_guide = [
+            n for n, s in guide_tr.items() if _is_latent(s) and _enumerate_marked(s)
+        ]
+        if enumerated_in_guide:
+            raise ValueError(
+                f"TraceEnum_ELBO: guide site(s) {enumerated_in_guide} are marked for "
+                "enumeration (infer={'enumerate': 'parallel'}); enumerating in the guide is "
+                "not built. Fix: leave these sites out of the guide and mark them in the "
+                "model, so that the model sums them out exactly, or drop the mark in the "
+                "guide, so that they are sampled (with a score-function gradient)."
+            )
+        given = Replay(guide_tr) >> values >> seed(k_model)
+        depth = self.max_plate_nesting
+        if depth is None:
+            # A run that only looks (FindEnumerated computes nothing) finds the plates.
+            _, (_, _, _, found) = run(model, given >> FindEnumerated())(*args, **kwargs)
+            depth = found.depth
+        pipe = given >> Enum(depth) >> factors() >> trace()
+        _, (_, _, _, _, fs, model_tr) = run(model, pipe)(*args, **kwargs)
+        self.check_traces(model_tr, guide_tr)
+        elbo = _enumerated_log_joint(fs, depth) - _log_density(guide_tr)
+        sur = jnp.zeros((), elbo.dtype)
+        cost = jax.lax.stop_gradient(elbo)
+        for site in _score_sites(guide_tr):
+            sur = sur + _surrogate(jnp.sum(site.log_prob()) * cost)
+        return elbo, sur
+
+    def check_traces(self, model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> None:
+        """``check_traces`` where the model's latent sites marked for enumeration (and
+        not in the guide) need no guide factor: they are summed out."""
+        _check_enum_traces(model_tr, guide_tr)
+
+
+def _enumerated_log_joint(fs: tuple, depth: int) -> Array:
+    """The log joint with the enumerated sites summed out, with subsample scales right.
+
+    A scale (a subsampled plate's ``N / B``, or ``handlers.scale``) multiplies a log
+    density; applied inside the sum over an enumerated variable it would give ``log sum_y
+    p(x, y)^s`` instead of ``s log sum_y p(x, y)``. So, as in NumPyro, the factors that
+    meet enumerated variables must share one scalar scale, which multiplies their
+    contraction; the other factors are summed with their own scales.
+    """
+    if all(f.scale is None for f in fs):
+        return contract_factors(fs, depth)
+    stripped = [LogFactor(f.name, f.log_density, f.dims, f.mask, None, f.contraction) for f in fs]
+    terms, var_plates = terms_of(stripped, depth)
+    enum_terms = [t for t in terms if t.variables()]
+    enum_sites = {n for t in enum_terms for n in t.sites}
+    total = jnp.zeros(())
+    for f in fs:
+        if f.name in enum_sites:
+            continue
+        if any(k == "time" for k, _ in f.dims):
+            total = total + f.total()
+        else:
+            total = total + jnp.sum(mask_and_scale(f.log_density, f.mask, f.scale, f.name))
+    value, _ = contract_terms(enum_terms, var_plates)
+    met = [f for f in fs if f.name in enum_sites]
+    scaled = [f for f in met if f.scale is not None]
+    if not scaled:
+        return total + value
+    bad = [f.name for f in met if f.scale is None or jnp.ndim(f.scale) != 0]
+    if bad:
+        raise NotImplementedError(
+            f"TraceEnum_ELBO: the sites {sorted(f.name for f in met)} meet enumerated "
+            f"variables, and some are scaled ({[f.name for f in scaled]}: a subsampled "
+            f"plate or handlers.scale) while {bad} are not scaled by the same scalar. The "
+            "sum over an enumerated variable is scaled as a whole, so every factor it "
+            "meets must share one scalar scale (as in NumPyro). Fix: put the enumerated "
+            "variable and everything that depends on it inside the same subsampled "
+            "plate (a global enumerated variable cannot feed a subsampled plate), or do "
+            "not subsample."
+        )
+    scale = jnp.asarray(scaled[0].scale, value.dtype)
+    for f in scaled[1:]:
+        scale = eqx.error_if(
+            scale,
+            jnp.asarray(f.scale, value.dtype) != scale,
+            f"TraceEnum_ELBO: sites '{scaled[0].name}' and '{f.name}' meet enumerated "
+            "variables with different scales; they must share one (see the docstring).",
+        )
+    return total + scale * value
+
+
+def _check_enum_traces(model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> None:
+    missing = [
+        n
+        for n, s in model_tr.items()
+        if _is_latent(s) and n not in guide_tr and not _enumerate_marked(s)
+    ]
+    if missing:
+        raise ValueError(
+            f"TraceEnum_ELBO: the model's latent sample site(s) {missing} are neither "
+            "sampled by the guide nor marked for enumeration (guide sample sites: "
+            f"{[n for n, s in guide_tr.items() if _is_latent(s)]}). Fix: sample them in the "
+            "guide, or, for discrete sites, mark them in the model with "
+            "infer={'enumerate': 'parallel'} (or wrap the model in config_enumerate)."
+        )
+    enumerated_names = {n for n, s in model_tr.items() if _enumerate_marked(s)}
+    kept = {n: s for n, s in model_tr.items() if n not in enumerated_names or n in guide_tr}
+    check_traces(kept, guide_tr)

@@ -34,7 +34,7 @@ from handlers import JointReparam, reparam
 from handlers._reparam import outside_plates
 
 from ._autoguide import AutoContinuous, AutoNormal
-from ._autoguide_flows import AutoBNAFNormal, AutoIAFNormal, _apply
+from ._autoguide_flows import AutoBNAFNormal, AutoIAFNormal, FlowTransform
 from ._elbo import ParamValues
 
 
@@ -44,12 +44,12 @@ def _sum_to_batch(x: Array, batch_ndim: int) -> Array:
 
 
 class _FlowMap(eqx.Module):
-    """``z -> (u, log|det du/dz|)`` through a flow guide's trained layers."""
+    """``z -> (u, log|det du/dz|)`` through a flow guide's trained transform."""
 
-    flows: list
+    flow: FlowTransform
 
     def __call__(self, z: Array) -> tuple[Array, Array]:
-        return _apply(self.flows, z)
+        return self.flow.forward_and_log_det(z)
 
 
 class _AffineMap(eqx.Module):
@@ -96,19 +96,14 @@ def _guide_map(guide: Any, params: dict, args: tuple, kwargs: dict) -> tuple[lis
             )
     if isinstance(guide, AutoContinuous):
         sites = _in_fresh_context(lambda: guide._flat_sites(args, kwargs), params)
-        dim = sum(math.prod(s.u_shape) for s in sites)
         if isinstance(guide, (AutoIAFNormal, AutoBNAFNormal)):
-            flows = []
-            for i, k in enumerate(jax.random.split(jax.random.key(0), guide.num_flows)):
-                name = f"{guide.prefix}_flow_{i}"
-                if name not in params:
-                    raise ValueError(
-                        f"NeuTraReparam: params has no '{name}', a layer of the trained "
-                        f"{who}. Fix: pass the params of this guide (svi.get_params(state))."
-                    )
-                _, static = eqx.partition(guide._make_flow(k, dim), eqx.is_inexact_array)
-                flows.append(eqx.combine(params[name], static))
-            return sites, _FlowMap(flows)
+            try:
+                flow = _in_fresh_context(
+                    lambda: guide.get_transform(params, *args, **kwargs), params
+                )
+            except ValueError as e:
+                raise ValueError(f"NeuTraReparam: {e}") from e
+            return sites, _FlowMap(flow)
         try:
             t = guide.get_transform(params, *args, **kwargs)
         except NotImplementedError as e:

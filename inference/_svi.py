@@ -30,7 +30,7 @@ from dists import biject_to
 from effects import Param, run
 from handlers import replay, seed, trace
 
-from ._elbo import ELBO, ParamValues, check_traces
+from ._elbo import ELBO, ParamValues
 from ._jit import run_once_jit
 from ._model_args import ModelArgs
 
@@ -100,7 +100,7 @@ def _init(program: _Program, key: PRNGKeyArray, margs: ModelArgs) -> SVIState:
     _, (_, guide_tr) = run(program.guide, seed(k_guide) >> trace())(*args, **kwargs)
     pipe = replay(trace=guide_tr) >> seed(k_model) >> trace()
     _, (_, _, model_tr) = run(program.model, pipe)(*args, **kwargs)
-    check_traces(model_tr, guide_tr)  # a guide that misses a site fails here, not later
+    program.loss.check_traces(model_tr, guide_tr)  # a bad guide fails here, not later
     params: dict[str, Any] = {}
     constraints: dict[str, Any] = {}
     for tr in (guide_tr, model_tr):
