@@ -368,6 +368,10 @@ def contract_factors(
     """The log of the sum over every enumerated variable of the product of the
     ``factors`` (``ring="sum"``), or of its maximum (``ring="max"``).
 
+    Scales (a subsampled plate's ``N / B``, ``handlers.scale``): the factors that meet
+    enumerated variables must share one scalar scale, which multiplies their contraction
+    (``s log sum_y p(x, y)``, as in NumPyro); other factors keep their own scales.
+
     Example:
         >>> import jax.numpy as jnp, dists as D
         >>> from effects import run, sample
@@ -382,9 +386,58 @@ def contract_factors(
         >>> bool(jnp.allclose(lp, want))
         True
     """
-    terms, var_plates = terms_of(factors, max_plate_nesting, ring)
-    value, _ = contract_terms(terms, var_plates, "max" if ring == "max" else ring)
-    return value
+    if all(f.scale is None for f in factors):
+        terms, var_plates = terms_of(factors, max_plate_nesting, ring)
+        value, _ = contract_terms(terms, var_plates, ring)
+        return value
+    # A scale multiplies a log density: inside the sum over an enumerated variable it
+    # would give log sum_y p(x, y)^s, not s log sum_y p(x, y). So the factors that meet
+    # enumerated variables contract unscaled, and their one shared scale multiplies the
+    # result; the other factors keep their own scales.
+    unscaled = [
+        LogFactor(f.name, f.log_density, f.dims, f.mask, None, f.contraction) for f in factors
+    ]
+    terms, var_plates = terms_of(unscaled, max_plate_nesting, ring)
+    enum_terms = [t for t in terms if t.variables()]
+    enum_sites = {n for t in enum_terms for n in t.sites}
+    total = jnp.zeros(())
+    for f in factors:
+        if f.name in enum_sites:
+            continue
+        if any(k == "time" for k, _ in f.dims):
+            total = total + f.total()
+        else:
+            total = total + jnp.sum(mask_and_scale(f.log_density, f.mask, f.scale, f.name))
+    value, _ = contract_terms(enum_terms, var_plates, ring)
+    return total + _shared_scale([f for f in factors if f.name in enum_sites], value.dtype) * value
+
+
+def _shared_scale(met: Sequence[LogFactor], dtype: Any) -> Array:
+    """The one scalar scale of the factors that meet enumerated variables (1 if none is
+    scaled); raises if they do not share one."""
+    scaled = [f for f in met if f.scale is not None]
+    if not scaled:
+        return jnp.ones((), dtype)
+    bad = [f.name for f in met if f.scale is None or jnp.ndim(f.scale) != 0]
+    if bad:
+        raise NotImplementedError(
+            f"The sites {sorted(f.name for f in met)} meet enumerated variables, and some "
+            f"are scaled ({[f.name for f in scaled]}: a subsampled plate or handlers.scale) "
+            f"while {bad} are not scaled by the same scalar. The sum over an enumerated "
+            "variable is scaled as a whole, so every factor it meets must share one scalar "
+            "scale (as in NumPyro). Fix: put the enumerated variable and everything that "
+            "depends on it inside the same subsampled plate (a global enumerated variable "
+            "cannot feed a subsampled plate), or do not subsample."
+        )
+    scale = jnp.asarray(scaled[0].scale, dtype)
+    for f in scaled[1:]:
+        scale = eqx.error_if(
+            scale,
+            jnp.asarray(f.scale, dtype) != scale,
+            f"Sites '{scaled[0].name}' and '{f.name}' meet enumerated variables with "
+            "different scales; they must share one scalar scale.",
+        )
+    return scale
 
 
 def backward_sample(

@@ -35,10 +35,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from dists import kl_divergence
-from effects import AbstractSite, Effect, Handler, Param, Sample, mask_and_scale, perform, run
-from handlers import Enum, LogFactor, Replay, Trace, factors, seed, trace
+from effects import AbstractSite, Effect, Handler, Param, Sample, perform, run
+from handlers import Enum, Replay, Trace, factors, seed, trace
 
-from ._contract import contract_factors, contract_terms, terms_of
+from ._contract import contract_factors
 from ._log_density import FindEnumerated
 
 
@@ -524,7 +524,7 @@ class TraceEnum_ELBO(ELBO):
         pipe = given >> Enum(depth) >> factors() >> trace()
         _, (_, _, _, _, fs, model_tr) = run(model, pipe)(*args, **kwargs)
         self.check_traces(model_tr, guide_tr)
-        elbo = _enumerated_log_joint(fs, depth) - _log_density(guide_tr)
+        elbo = contract_factors(fs, depth) - _log_density(guide_tr)
         sur = jnp.zeros((), elbo.dtype)
         cost = jax.lax.stop_gradient(elbo)
         for site in _score_sites(guide_tr):
@@ -535,57 +535,6 @@ class TraceEnum_ELBO(ELBO):
         """``check_traces`` where the model's latent sites marked for enumeration (and
         not in the guide) need no guide factor: they are summed out."""
         _check_enum_traces(model_tr, guide_tr)
-
-
-def _enumerated_log_joint(fs: tuple, depth: int) -> Array:
-    """The log joint with the enumerated sites summed out, with subsample scales right.
-
-    A scale (a subsampled plate's ``N / B``, or ``handlers.scale``) multiplies a log
-    density; applied inside the sum over an enumerated variable it would give ``log sum_y
-    p(x, y)^s`` instead of ``s log sum_y p(x, y)``. So, as in NumPyro, the factors that
-    meet enumerated variables must share one scalar scale, which multiplies their
-    contraction; the other factors are summed with their own scales.
-    """
-    if all(f.scale is None for f in fs):
-        return contract_factors(fs, depth)
-    stripped = [LogFactor(f.name, f.log_density, f.dims, f.mask, None, f.contraction) for f in fs]
-    terms, var_plates = terms_of(stripped, depth)
-    enum_terms = [t for t in terms if t.variables()]
-    enum_sites = {n for t in enum_terms for n in t.sites}
-    total = jnp.zeros(())
-    for f in fs:
-        if f.name in enum_sites:
-            continue
-        if any(k == "time" for k, _ in f.dims):
-            total = total + f.total()
-        else:
-            total = total + jnp.sum(mask_and_scale(f.log_density, f.mask, f.scale, f.name))
-    value, _ = contract_terms(enum_terms, var_plates)
-    met = [f for f in fs if f.name in enum_sites]
-    scaled = [f for f in met if f.scale is not None]
-    if not scaled:
-        return total + value
-    bad = [f.name for f in met if f.scale is None or jnp.ndim(f.scale) != 0]
-    if bad:
-        raise NotImplementedError(
-            f"TraceEnum_ELBO: the sites {sorted(f.name for f in met)} meet enumerated "
-            f"variables, and some are scaled ({[f.name for f in scaled]}: a subsampled "
-            f"plate or handlers.scale) while {bad} are not scaled by the same scalar. The "
-            "sum over an enumerated variable is scaled as a whole, so every factor it "
-            "meets must share one scalar scale (as in NumPyro). Fix: put the enumerated "
-            "variable and everything that depends on it inside the same subsampled "
-            "plate (a global enumerated variable cannot feed a subsampled plate), or do "
-            "not subsample."
-        )
-    scale = jnp.asarray(scaled[0].scale, value.dtype)
-    for f in scaled[1:]:
-        scale = eqx.error_if(
-            scale,
-            jnp.asarray(f.scale, value.dtype) != scale,
-            f"TraceEnum_ELBO: sites '{scaled[0].name}' and '{f.name}' meet enumerated "
-            "variables with different scales; they must share one (see the docstring).",
-        )
-    return total + scale * value
 
 
 def _check_enum_traces(model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> None:

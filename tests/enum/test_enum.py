@@ -11,9 +11,10 @@ from scipy import stats
 from scipy.special import logsumexp
 
 import dists as D
+import handlers
 from dists.util import vindex
 from effects import plate, run, sample
-from handlers import condition, config_enumerate, enum, factors, trace
+from handlers import condition, config_enumerate, enum, factors, seed, trace
 from inference import MCMC, NUTS, contract_factors, infer_discrete
 from inference._log_density import LogJoint, ToSupport, potential_energy
 
@@ -399,3 +400,34 @@ def test_predictive_with_infer_discrete_draws_the_exact_conditional():
     p = 1.0 / (1.0 + np.exp(l0 - l1))
     sd = np.sqrt(p * (1 - p) / n)
     assert np.all(np.abs(z.mean(0) - p) < 5 * sd + 1e-12), (z.mean(0), p)
+
+
+def _local_mixture(x):
+    with plate("n", 4, subsample_size=2) as idx:
+        z = sample("z", D.Categorical(probs=P_Z))
+        sample("x", D.Normal(LOCS[z], 1.0), obs=x[idx])
+
+
+def test_a_subsampled_plate_scales_the_sum_over_its_local_variable_not_its_terms():
+    # s log sum_z p(x, z), not log sum_z p(x, z)^s: the scale N/B multiplies each data
+    # point's marginal (an unbiased estimate of the full log marginal).
+    x = jnp.array([0.3, 1.9, -0.7, 2.4])
+
+    def lp(x):
+        pipe = seed(jax.random.key(3)) >> enum(first_available_dim=-2) >> factors() >> trace()
+        _, (_, _, fs, tr) = run(config_enumerate(_local_mixture), pipe)(x)
+        return contract_factors(fs, 1), tr["n"].value
+
+    got, idx = jax.jit(lp)(x)
+    per_point = logsumexp(np.log(P_Z)[:, None] + stats.norm.logpdf(x[None, :], LOCS[:, None]), 0)
+    np.testing.assert_allclose(got, 2.0 * per_point[np.asarray(idx)].sum(), rtol=1e-10)
+
+
+def test_a_global_variable_feeding_a_scaled_plate_is_refused_naming_the_sites():
+    def model():
+        z = sample("z", D.Categorical(probs=P_Z))
+        with handlers.scale(scale=2.0), plate("n", 3):
+            sample("x", D.Normal(LOCS[z], 1.0), obs=X3)
+
+    with pytest.raises(NotImplementedError, match=r"\['x', 'z'\].*share one scalar scale"):
+        enumerated_lp(model, 1)
