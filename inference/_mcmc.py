@@ -65,10 +65,23 @@ _MAX_BARS = 16  # more chains than this share one progress bar
 
 
 class _ModelSetup(NamedTuple):
-    """A model's spec and the prototype trace it was read from (one abstract run)."""
+    """A model's spec and the prototype trace it was read from (one abstract run), with
+    what they were built for: the model and its arguments' structure and shapes."""
 
     spec: ModelSpec
     trace: Any
+    model: Callable
+    args_key: Any
+
+    def fits(self, model: Callable, args_key: Any) -> bool:
+        return model is self.model and args_key == self.args_key
+
+
+def _args_key(margs: ModelArgs) -> Any:
+    """What a spec depends on in the arguments: their structure and static values (the
+    treedef), and the traced leaves' shapes and dtypes."""
+    leaves, treedef = jax.tree.flatten(margs)
+    return treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
 
 
 _Setup = _ModelSetup | None  # None: a potential_fn kernel, with no model
@@ -912,11 +925,16 @@ class MCMC:
     def _setup(self, margs: ModelArgs) -> tuple[Callable, _Setup]:
         """The potential, and the model's spec with its prototype trace: one abstract run
         of the model (none for a ``potential_fn`` kernel), which every later step of this
-        call reads (initialisation, shapes, constrain, error messages)."""
+        call reads (initialisation, shapes, constrain, error messages). The last run's
+        is reused when the model and the arguments' structure, static values and shapes
+        are the same (a spec depends on nothing else)."""
         model = self.sampler.model
         spec = None
         if model is not None:
-            spec = _ModelSetup(*checked_spec(None, model, margs))
+            key = _args_key(margs)
+            spec = self._model_setup
+            if spec is None or not spec.fits(model, key):
+                spec = _ModelSetup(*checked_spec(None, model, margs), model, key)
             potential: Any = PotentialFn(model, margs, spec.spec)
         else:
             potential = self.sampler.potential_fn

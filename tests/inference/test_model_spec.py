@@ -179,6 +179,12 @@ def test_mcmc_run_reads_one_spec_and_summary_and_arviz_reuse_it(specs_built, cap
     assert set(idata.log_likelihood.data_vars) == {"obs"}
     # The summary, the export, the observed data and the likelihood built no spec.
     assert len(specs_built) == 1
+    # A second run with new data of the same shapes reuses it; new shapes build another.
+    mcmc.run(jax.random.key(1), SIGMA + 1.0, y=Y)
+    assert len(specs_built) == 1
+    mcmc.run(jax.random.key(1), jnp.ones(2), y=jnp.zeros(2))
+    assert len(specs_built) == 2 and specs_built[1].latent["theta"].shape == (2,)
+    assert mcmc.model_spec() == specs_built[1]
 
 
 def test_every_consumer_agrees_with_the_spec_on_roles():
