@@ -29,6 +29,7 @@ def _compare(a_path: str, b_path: str) -> int:
 
 
 def main(out: str) -> None:
+    import inference
     from benchmarks.models import (
         eight_schools_data,
         fx_eight_schools,
@@ -37,6 +38,8 @@ def main(out: str) -> None:
     )
     from benchmarks.run import CLOCK
     from inference import MCMC, NUTS
+
+    print("inference from", inference.__file__)
 
     draws, line = {}, []
     d = eight_schools_data()
