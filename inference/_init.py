@@ -7,6 +7,7 @@ initial constrained value. Strategies are immutable callables; the NumPyro spell
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -237,7 +238,8 @@ def prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:
 def prototype_run(key: Any, model: Callable, margs: ModelArgs, read: Callable) -> Any:
     """``read(trace)`` of one prior run, under ``jax.eval_shape`` (:func:`prototype_trace`):
     ``read`` sees the trace while it is traced, its values abstract arrays. ``key``: the
-    run's PRNG key, or ``None`` for a fixed one (shapes do not depend on it)."""
+    run's PRNG key, or ``None`` for a fixed one (shapes do not depend on it). The run is
+    the model's alone: handlers in force around the call do not see it."""
 
     # Latent sites take init_to_uniform values rather than prior draws, so sites that
     # cannot be sampled (ImproperUniform) still get a value of the right shape.
@@ -250,8 +252,11 @@ def prototype_run(key: Any, model: Callable, margs: ModelArgs, read: Callable) -
         return read(tr)
 
     keys = () if key is None else (key,)
-    with explain_traced_args(model, margs, lambda m: jax.eval_shape(one, m, *keys)):
-        return jax.eval_shape(one, margs, *keys)
+    # A fresh context: the handlers of a run in progress (a caller's) are not in force,
+    # so the run sees the model alone, wherever the spec is asked for.
+    isolated = lambda m: contextvars.Context().run(jax.eval_shape, one, m, *keys)  # noqa: E731
+    with explain_traced_args(model, margs, isolated):
+        return isolated(margs)
 
 
 def checked_spec(key: Any, model: Callable, margs: ModelArgs) -> tuple[ModelSpec, Trace]:

@@ -260,3 +260,14 @@ def test_a_deterministic_pytree_has_no_one_shape():
 
     info = model_spec(tree).deterministic["pair"]
     assert (info.shape, info.dtype) == ((), None)
+
+
+def test_the_spec_sees_the_model_alone_whatever_handlers_are_in_force():
+    from handlers import condition
+
+    def m():
+        sample("mu", D.Normal(0.0, 1.0))
+
+    with condition(data={"mu": jnp.array(0.5)}, on_unknown="ignore"):
+        spec = model_spec(m)  # asked for while a caller's handler is in force
+    assert list(spec.latent) == ["mu"] and not spec.observed
