@@ -4,8 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import dists as D
+import proofs
 from effects import deterministic, factor, param, plate, run, sample
 from inference import model_spec
 
@@ -271,3 +273,31 @@ def test_the_spec_sees_the_model_alone_whatever_handlers_are_in_force():
     with condition(data={"mu": jnp.array(0.5)}, on_unknown="ignore"):
         spec = model_spec(m)  # asked for while a caller's handler is in force
     assert list(spec.latent) == ["mu"] and not spec.observed
+
+
+@settings(deadline=None, max_examples=10)
+@given(gen=proofs.model_specs(), seed=st.integers(0, 2**16))
+def test_the_spec_and_a_run_and_predictive_agree_on_generated_models(gen, seed):
+    # Roles, shapes and plates from the abstract run are those of a concrete run, and
+    # Predictive, reading the spec, returns exactly the spec's sites.
+    from handlers import seed as seed_handler, trace
+    from inference import Predictive
+
+    m = proofs.build_model(gen)
+    spec = model_spec(m)
+    key = jax.random.key(seed)
+    _, (_, tr) = run(m, seed_handler(key) >> trace())()
+    roles = {
+        "sample": lambda s: "observed" if s.is_observed else "latent",
+        "param": lambda s: "param",
+        "deterministic": lambda s: "deterministic",
+        "factor": lambda s: "factor",
+    }
+    seen = {n: roles[s.type_name](s) for n, s in tr.items() if s.type_name in roles}
+    assert seen == {s.name: s.role for s in spec.sites}
+    for s in spec.sites:
+        if s.role in ("latent", "observed"):
+            assert s.shape == tuple(jnp.shape(tr[s.name].value)), s.name
+            assert [p.name for p in s.plates] == [f.name for f in tr[s.name].cond_indep_stack]
+    out = Predictive(m, num_samples=1, return_sites="")(key)
+    assert set(out) == {s.name for s in spec.sites}
