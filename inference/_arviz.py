@@ -187,11 +187,14 @@ def to_arviz(
       ``energy``, ``lp`` (= -potential energy) and ``tree_depth`` (optional);
     * ``observed_data()`` -> name -> observed array (optional);
     * ``log_likelihood()`` -> name -> ``(chains, draws, ...)`` pointwise log likelihood
-      (optional).
+      (optional);
+    * ``model_spec()`` -> the model's :class:`~inference.ModelSpec` (optional): its
+      observed sites are the ones whose ``prior`` draws go to ``prior_predictive``
+      (without it, the names in ``observed_data()`` decide).
 
     Arguments:
-        prior: prior predictive draws, name -> ``(num_samples, ...)``. Sites that are also
-            observed go to the ``prior_predictive`` group, the others to ``prior``.
+        prior: prior predictive draws, name -> ``(num_samples, ...)``. Observed sites go
+            to the ``prior_predictive`` group, the others to ``prior``.
         posterior_predictive: name -> ``(chains, draws, ...)`` or ``(chains * draws, ...)``.
         log_likelihood: ``True`` to call ``mcmc.log_likelihood()`` where it exists,
             ``False`` to leave the group out, or the pointwise log likelihood itself.
@@ -237,9 +240,13 @@ def to_arviz(
     elif log_likelihood and callable(getattr(mcmc, "log_likelihood", None)):
         loglik = mcmc.log_likelihood()
 
+    # The model's spec says which sites are observed (``mcmc.model_spec()``, where the
+    # run has one); else the names in the observed data do.
+    spec = mcmc.model_spec() if callable(getattr(mcmc, "model_spec", None)) else None
+    observed_names = set(observed or ()) if spec is None else set(spec.observed)
+
     prior_group = prior_predictive = None
     if prior is not None:
-        observed_names = set(observed or ())
         prior_group = {k: np.asarray(v)[None] for k, v in prior.items() if k not in observed_names}
         prior_predictive = {k: np.asarray(v)[None] for k, v in prior.items() if k in observed_names}
 

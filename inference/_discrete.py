@@ -21,6 +21,7 @@ from effects import Sample, prng_key, run
 from handlers import Block, Enum, factors, seed, substitute, trace
 
 from ._contract import Ring, backward_sample, contract_terms, terms_of
+from ._model_spec import ModelSpec
 
 
 def _max_plate_nesting(first_available_dim: int | None, tr_depth: int) -> int:
@@ -150,19 +151,6 @@ def infer_discrete(
     return sampled
 
 
-def enumerated_sites(model: Callable, margs: Any, draw: dict) -> tuple[frozenset, int]:
-    """The sites marked for enumeration that ``draw`` leaves without values, and the
-    model's plate nesting (shapes only: nothing is computed)."""
-    from ._log_density import FindEnumerated
-
-    def go(d):
-        pipe = seed(jax.random.key(0)) >> substitute(d, on_unknown="ignore") >> FindEnumerated()
-        return margs.call(run(model, pipe))[1][-1]
-
-    found = jax.eval_shape(go, draw)
-    return found.names, found.depth
-
-
 def _element_mask(f: Any, max_plate_nesting: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The axes of a factor that index the site's own elements (time steps, plates and
     batch dims in the plates' region), and their sizes."""
@@ -178,20 +166,21 @@ def _element_mask(f: Any, max_plate_nesting: int) -> tuple[tuple[int, ...], tupl
 
 
 def enumerated_log_likelihood(
-    model: Callable, margs: Any, draw: dict, max_plate_nesting: int
+    model: Callable, margs: Any, spec: ModelSpec, draw: dict
 ) -> dict[str, Array]:
     """Each observed site's elementwise log likelihood with the enumerated sites summed
     out: for element ``i`` of site ``y``, ``log p(y_i | draw)``, the other observations
     left out (the contraction of the latent factors and ``y_i``'s, less that of the
     latent factors alone). Its shape is the site's without enumeration dims (time first
-    inside a scan); unscaled, masked as the site is."""
+    inside a scan); unscaled, masked as the site is. ``spec``: the model's
+    :class:`~inference.ModelSpec` (which sites are observed; the plate nesting)."""
     from handlers import LogFactor
 
     from ._contract import contract_factors
 
-    pipe = substitute(draw, on_unknown="ignore") >> Enum(max_plate_nesting) >> factors() >> trace()
-    _, (_, _, fs, tr) = margs.call(run(model, pipe))
-    observed = {n for n, s in tr.items() if isinstance(s, Sample) and s.is_observed}
+    max_plate_nesting, observed = spec.max_plate_nesting, set(spec.observed)
+    pipe = substitute(draw, on_unknown="ignore") >> Enum(max_plate_nesting) >> factors()
+    _, (_, _, fs) = margs.call(run(model, pipe))
     latent = [f for f in fs if f.name not in observed]
     base = contract_factors(latent, max_plate_nesting)
     out = {}

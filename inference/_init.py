@@ -7,6 +7,7 @@ initial constrained value. Strategies are immutable callables; the NumPyro spell
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,20 +18,14 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
-from dists import biject_to
 from effects import Sample, run
 from handlers import Trace, seed, substitute, trace
 
 from ._jit import run_once_jit
 from ._log_density import ConstrainFn, PotentialFn, ToSupport
 from ._model_args import Const, ModelArgs, explain_traced_args
-from ._validation import family_name, raise_violations, site_checks, violation_message
-
-
-def _enumerated(site: Sample) -> bool:
-    """A latent discrete site marked for enumeration: the potential sums it out, so it
-    takes no initial value and is not a coordinate of the sampler."""
-    return site.fn.is_discrete and site.infer.get("enumerate") == "parallel"
+from ._model_spec import ModelSpec, abstract_run, site_transform
+from ._validation import raise_violations, site_checks, violation_message
 
 
 def _latent(msg: Any) -> bool:
@@ -42,7 +37,7 @@ class InitStrategy(eqx.Module):
 
     def __call__(self, msg: Any) -> Any:
         # Discrete sites have no unconstrained space; they keep their prior draw, and
-        # `latent_sites` reports them with a clear error where that matters.
+        # `ModelSpec.check_sampleable` reports them with a clear error where that matters.
         if not _latent(msg) or msg.fn.is_discrete:
             return None
         return self.init_value(msg)
@@ -50,12 +45,14 @@ class InitStrategy(eqx.Module):
     def init_value(self, msg: Sample) -> Array:
         raise NotImplementedError
 
-    def check_sites(self, latent: Mapping[str, Sample]) -> None:
-        """Raise if the strategy names sites that are not latent sites of the model."""
+    def check_sites(self, latent: Mapping[str, Any]) -> None:
+        """Raise if the strategy names sites that are not latent sites of the model
+        (``latent``: a mapping keyed by the latent sites' names, such as
+        ``ModelSpec.continuous_latent``)."""
 
 
 def _uniform(msg: Sample, radius: float) -> Array:
-    t = biject_to(msg.fn.support)
+    t = site_transform(msg)
     shape = t.inverse_shape(msg.fn.shape(msg.sample_shape))
     dtype = jnp.result_type(float)
     u = jax.random.uniform(msg.key, shape, dtype, minval=-radius, maxval=radius)
@@ -71,7 +68,7 @@ class InitToUniform(InitStrategy):
 
 class InitToFeasible(InitStrategy):
     def init_value(self, msg):
-        t = biject_to(msg.fn.support)
+        t = site_transform(msg)
         shape = t.inverse_shape(msg.fn.shape(msg.sample_shape))
         return t(jnp.zeros(shape, jnp.result_type(float)))
 
@@ -224,7 +221,8 @@ class ModelInfo(eqx.Module):
     param_info: ParamInfo
     potential_fn: Any
     postprocess_fn: Any
-    model_trace: Trace
+    model_trace: Trace  # the abstract prototype trace (shapes, distributions)
+    model_spec: ModelSpec | None = None
 
 
 def prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:
@@ -232,68 +230,49 @@ def prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:
 
     It tells which sites are latent, with their shapes and distributions' types. A model
     that cannot run with some argument traced gets an error naming that argument (see
-    :func:`explain_traced_args`).
+    :func:`explain_traced_args`). :func:`abstract_run` gives it with the model's spec.
     """
+    return prototype_run(key, model, margs, lambda tr: tr)
+
+
+def prototype_run(key: Any, model: Callable, margs: ModelArgs, read: Callable) -> Any:
+    """``read(trace)`` of one prior run, under ``jax.eval_shape`` (:func:`prototype_trace`):
+    ``read`` sees the trace while it is traced, its values abstract arrays. ``key``: the
+    run's PRNG key, or ``None`` for a fixed one (shapes do not depend on it). The run is
+    the model's alone: handlers in force around the call do not see it."""
 
     # Latent sites take init_to_uniform values rather than prior draws, so sites that
     # cannot be sampled (ImproperUniform) still get a value of the right shape.
-    def one(k, m):
+    def one(m, k=None):
+        # Without a key, one made inside the abstract run: it adds no op to a program
+        # being traced around this call (a potential's jaxpr stays the model's alone).
+        k = jax.random.key(0) if k is None else k
         pipe = seed(k) >> substitute(substitute_fn=InitToUniform()) >> trace()
         _, (_, _, tr) = m.call(run(model, pipe))
-        return tr
+        return read(tr)
 
-    with explain_traced_args(model, margs, lambda m: jax.eval_shape(one, key, m)):
-        return jax.eval_shape(one, key, margs)
-
-
-def latent_sites(tr: Trace) -> dict[str, Sample]:
-    """The latent (unobserved) sample sites of a trace, checked to be continuous."""
-    out = {}
-    for name, site in tr.items():
-        if isinstance(site, Sample) and not site.is_observed:
-            if _enumerated(site):
-                continue  # summed out by the potential (inference._log_density)
-            if site.fn.is_discrete:
-                raise ValueError(
-                    f"Site '{name}' is a discrete latent variable ({family_name(site.fn)}) "
-                    "that is not marked for enumeration; gradient-based samplers need "
-                    "continuous latent sites, and enumeration of unmarked discrete sites is "
-                    "not automatic. Fix: mark it for "
-                    "enumeration, with `handlers.config_enumerate(model)` or "
-                    "infer={'enumerate': 'parallel'} on the site, so that the potential "
-                    "sums it out; or marginalise it out by hand; or observe it."
-                )
-            out[name] = site
-    if not out:
-        raise ValueError(
-            "The model has no latent sample sites (every sample site is observed), so "
-            "there is nothing to sample. Fix: check that the sites you want to infer are "
-            "not given `obs=` or conditioned."
-        )
-    return out
+    keys = () if key is None else (key,)
+    # A fresh context: the handlers of a run in progress (a caller's) are not in force,
+    # so the run sees the model alone, wherever the spec is asked for.
+    isolated = lambda m: contextvars.Context().run(jax.eval_shape, one, m, *keys)  # noqa: E731
+    with explain_traced_args(model, margs, isolated):
+        return isolated(margs)
 
 
-def unconstrained_shapes(tr: Trace) -> dict[str, tuple[int, ...]]:
-    """Each latent site's shape in unconstrained space (what ``init_params`` hold)."""
-    from ._model_spec import ModelSpec
-
-    latent_sites(tr)  # the errors: no latent site, a discrete one
-    return {
-        name: info.unconstrained_shape
-        for name, info in ModelSpec.of_trace(tr).latent.items()
-        if info.unconstrained_shape is not None
-    }
+def checked_spec(key: Any, model: Callable, margs: ModelArgs) -> tuple[ModelSpec, Trace]:
+    """The model's spec and its prototype trace (one abstract run: :func:`abstract_run`),
+    after raising the errors of :meth:`ModelSpec.check_sampleable` (no latent site, an
+    unmarked discrete one)."""
+    spec, tr = abstract_run(model, margs, key)
+    spec.check_sampleable()
+    return spec, tr
 
 
-def _init_params(key, model, margs: ModelArgs, strategy: InitStrategy):
+def _init_params(key, model, margs: ModelArgs, strategy: InitStrategy, spec: ModelSpec):
     """An initial point (unconstrained) and the checks of :func:`site_checks` there."""
     pipe = seed(key) >> substitute(substitute_fn=strategy) >> trace()
     _, (_, _, tr) = margs.call(run(model, pipe))
-    z = {}
-    for name, site in tr.items():
-        if isinstance(site, Sample) and not site.is_observed and not _enumerated(site):
-            z[name] = biject_to(site.fn.support).inv(site.value)
-    return z, site_checks(tr)
+    return spec.unconstrain(tr), site_checks(tr)
 
 
 def find_initial_point(
@@ -302,20 +281,22 @@ def find_initial_point(
     margs: ModelArgs,
     strategy: InitStrategy,
     max_tries: int,
+    spec: ModelSpec,
     potential: Callable | None = None,
 ) -> tuple[ParamInfo, Array, dict]:
     """Try initial points until the potential and its gradient are finite.
 
     Returns ``(ParamInfo, is_valid, checks)``, ``checks`` being :func:`site_checks` at the
-    point found. Runs as one ``lax.while_loop``. ``potential``: the function whose value
-    and gradient are checked (default: the model's ``PotentialFn``; a sampler passes its
-    own, e.g. one differentiated in forward mode).
+    point found. Runs as one ``lax.while_loop``. ``spec``: the model's spec (which sites
+    are the sampler's coordinates). ``potential``: the function whose value and gradient
+    are checked (default: the model's ``PotentialFn``; a sampler passes its own, e.g. one
+    differentiated in forward mode).
     """
     if potential is None:
-        potential = PotentialFn(model, margs)
+        potential = PotentialFn(model, margs, spec)
 
     def attempt(k):
-        z, checks = _init_params(k, model, margs, strategy)
+        z, checks = _init_params(k, model, margs, strategy, spec)
         pe, grad = jax.value_and_grad(potential)(z)
         flat_grad, _ = ravel_pytree(grad)
         ok = jnp.isfinite(pe) & jnp.all(jnp.isfinite(flat_grad))
@@ -353,7 +334,8 @@ def find_valid_initial_params(
     split into traced and static ones as everywhere else (see :class:`ModelArgs`).
     """
     margs = ModelArgs.of(model_args, model_kwargs)
-    info, ok, _ = find_initial_point(key, model, margs, as_strategy(init_strategy), max_tries)
+    spec, _ = checked_spec(key, model, margs)
+    info, ok, _ = find_initial_point(key, model, margs, as_strategy(init_strategy), max_tries, spec)
     return info, ok
 
 
@@ -399,14 +381,6 @@ def nonfinite_sites(
         [name for name, ok in c.items() if not bool(ok)] for c in checks
     )
     return lp_bad, grad_bad, site_grad_bad
-
-
-def checked_prototype_trace(key: Any, model: Callable, margs: ModelArgs) -> Trace:
-    """:func:`prototype_trace`, after raising the errors of :func:`latent_sites` (no latent
-    site, a discrete one). An abstract run: nothing is compiled or computed."""
-    tr = prototype_trace(key, model, margs)
-    latent_sites(tr)
-    return tr
 
 
 def describe_nonfinite(model: Callable, margs: ModelArgs, z: Any) -> str:
@@ -488,9 +462,9 @@ def initialize_model(
     del forward_mode_differentiation, validate_grad
     margs = ModelArgs.of(model_args, model_kwargs, jit_model_args)
     strategy = as_strategy(init_strategy)
-    tr = checked_prototype_trace(rng_key, model, margs)
-    strategy.check_sites(latent_sites(tr))
-    info, ok, checks = _find_valid_jit(rng_key, model, margs, strategy, max_tries)
+    spec, tr = checked_spec(rng_key, model, margs)
+    strategy.check_sites(spec.continuous_latent)
+    info, ok, checks = _find_valid_jit(rng_key, model, margs, strategy, max_tries, spec)
     if not bool(ok):
         raise_no_valid_init(model, margs, info.z, max_tries)
     raise_violations(tr, checks)
@@ -502,5 +476,6 @@ def initialize_model(
         def postprocess_fn(*args, **kwargs):
             return ConstrainFn(model, ModelArgs.of(args, kwargs, jit_model_args))
 
-        return ModelInfo(info, potential_fn, postprocess_fn, tr)
-    return ModelInfo(info, PotentialFn(model, margs), ConstrainFn(model, margs), tr)
+        return ModelInfo(info, potential_fn, postprocess_fn, tr, spec)
+    potential, constrain = PotentialFn(model, margs, spec), ConstrainFn(model, margs, spec)
+    return ModelInfo(info, potential, constrain, tr, spec)

@@ -21,13 +21,13 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
-from dists import biject_to
 from effects import AbstractSite, Handler, Param, Sample, run
 from handlers import Enum, LogFactor, Trace, factors, seed, substitute, trace
 from handlers._enum import enumerated
 
 from ._contract import contract_factors
 from ._model_args import ModelArgs
+from ._model_spec import ModelSpec, site_transform, spec_of
 
 
 def _sum_to_batch(x: Array, batch_ndim: int) -> Array:
@@ -57,12 +57,11 @@ class ToSupport(Handler):
         u = self.params[msg.name]
         for i in msg.indices:
             u = u[i]
+        t = site_transform(msg)
         if isinstance(msg, Param):
-            t = biject_to(msg.constraint) if msg.constraint is not None else None
             return msg.replace(value=u if t is None else t(u)), state
         if msg.is_observed:
             return msg, state
-        t = biject_to(msg.fn.support)
         value = t(u)
         log_det = t.log_abs_det_jacobian(u, value)
         batch_ndim = len(msg.sample_shape) + len(msg.fn.batch_shape)
@@ -167,22 +166,26 @@ def potential_energy(
     model_args: tuple,
     model_kwargs: Mapping[str, Any] | None,
     params: Mapping[str, Any],
+    spec: ModelSpec | None = None,
 ) -> Array:
     """``-log p`` at unconstrained ``params``, including the log-Jacobian of ``biject_to``.
 
     Latent discrete sites marked for enumeration (``handlers.config_enumerate``, or
-    ``infer={"enumerate": "parallel"}``) and absent from ``params`` are summed out: the
-    run that finds them (``FindEnumerated``, which computes nothing) is done again under
-    ``handlers.Enum`` and the factors are contracted. A model with no such site runs once,
-    as ``ToSupport(params) >> LogJoint()``.
+    ``infer={"enumerate": "parallel"}``) are summed out: the model runs under
+    ``ToSupport(params) >> Enum >> factors()`` and the factors are contracted. A model
+    with none runs as ``ToSupport(params) >> LogJoint()``. Which one, and the plate
+    nesting, the model's ``spec`` says (built here, from one abstract run, if not given).
     """
     model_kwargs = dict(model_kwargs or {})
-    _, (log_det, log_joint, found) = run(
-        model, ToSupport(dict(params)) >> LogJoint() >> FindEnumerated()
-    )(*model_args, **model_kwargs)
-    if found.names:
+    if spec is None:
+        spec = spec_of(model, ModelArgs.of(model_args, model_kwargs))
+    if spec.enumerated:
         log_det, log_joint = enumerated_log_joint(
-            model, model_args, model_kwargs, params, found.depth
+            model, model_args, model_kwargs, params, spec.max_plate_nesting
+        )
+    else:
+        _, (log_det, log_joint) = run(model, ToSupport(dict(params)) >> LogJoint())(
+            *model_args, **model_kwargs
         )
     return -(log_joint + log_det)
 
@@ -190,33 +193,48 @@ def potential_energy(
 class ConstrainFn(eqx.Module):
     """Maps unconstrained latent values to the support and adds deterministic sites.
 
-    ``constrain_fn(u) -> dict`` gives every latent sample site's constrained value, and, if
-    ``return_deterministic``, every deterministic site's value. The model runs with no
-    ``seed``: every latent site takes its value from ``u``, so nothing is random.
+    ``constrain_fn(u) -> dict`` gives the constrained value of every continuous latent
+    site in ``u`` and, if ``return_deterministic``, every deterministic site's value, in
+    program order. The model runs with no ``seed``: every latent site takes its value from
+    ``u``, so nothing is random. ``spec``: the model's spec, which says which sites are
+    latent or deterministic and whether any is enumerated (built from one abstract run
+    when not given).
     """
 
     model: Callable
     model_args: ModelArgs
+    spec: ModelSpec = eqx.field(static=True)
     return_deterministic: bool = eqx.field(static=True, default=True)
 
+    def __init__(
+        self,
+        model: Callable,
+        model_args: ModelArgs,
+        spec: ModelSpec | None = None,
+        return_deterministic: bool = True,
+    ):
+        self.model = model
+        self.model_args = model_args
+        self.spec = spec_of(model, model_args) if spec is None else spec
+        self.return_deterministic = return_deterministic
+
     def __call__(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        pipe = ToSupport(dict(params)) >> trace() >> FindEnumerated()
-        _, (_, tr, found) = self.model_args.call(run(self.model, pipe))
-        if found.names:
+        pipe: Any = ToSupport(dict(params)) >> trace()
+        if self.spec.enumerated:
             # Enumerated sites are not in ``params``. As in NumPyro (its postprocess_fn
             # runs ``seed(model, 0)``), they are drawn from their prior with a fixed key,
             # so every deterministic site has its own shape (no enumeration dim); one
             # that depends on an enumerated site is then a prior draw, not a posterior
             # one: ``Predictive(model, samples, infer_discrete=True)`` gives those.
             pipe = ToSupport(dict(params)) >> seed(jax.random.key(0)) >> trace()
-            _, (_, _, tr) = self.model_args.call(run(self.model, pipe))
-        out = {}
-        for name, site in tr.items():
-            if isinstance(site, Sample) and name in params and not site.is_observed:
-                out[name] = site.value
-            elif self.return_deterministic and site.type_name == "deterministic":
-                out[name] = site.value
-        return out
+        tr = self.model_args.call(run(self.model, pipe))[1][-1]
+        wanted = [
+            s.name
+            for s in self.spec.sites
+            if (s.role == "latent" and s.name in params)
+            or (self.return_deterministic and s.role == "deterministic")
+        ]
+        return {name: tr[name].value for name in wanted}
 
 
 def constrain_fn(
@@ -228,7 +246,7 @@ def constrain_fn(
 ) -> dict[str, Any]:
     """Constrained values (and optionally deterministic sites) from unconstrained ``params``."""
     margs = ModelArgs.of(model_args, model_kwargs)
-    return ConstrainFn(model, margs, return_deterministic)(params)
+    return ConstrainFn(model, margs, return_deterministic=return_deterministic)(params)
 
 
 def unconstrain_fn(
@@ -237,19 +255,14 @@ def unconstrain_fn(
     model_kwargs: Mapping[str, Any] | None,
     params: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Unconstrained values from constrained latent ``params`` (the inverse of constrain)."""
+    """Unconstrained values from constrained latent ``params`` (the inverse of constrain).
+
+    The model's spec says which sites are continuous latent ones; their supports are read
+    from one run at ``params`` (a support may depend on another site's value)."""
+    spec = spec_of(model, ModelArgs.of(model_args, dict(model_kwargs or {})))
+    spec.check_continuous_latent(params, "unconstrain_fn")
     _, tr = log_density(model, model_args, model_kwargs, params)
-    out = {}
-    for name, value in params.items():
-        site = tr[name]
-        if not isinstance(site, Sample):
-            raise ValueError(
-                f"unconstrain_fn: site '{name}' is a {site.type_name} site, not a sample "
-                "site, so it has no support to unconstrain from. Fix: pass only the "
-                "model's latent sample sites in params."
-            )
-        out[name] = biject_to(site.fn.support).inv(value)
-    return out
+    return spec.unconstrain(tr, params)
 
 
 class PotentialFn(eqx.Module):
@@ -257,12 +270,20 @@ class PotentialFn(eqx.Module):
 
     Being an ``eqx.Module`` whose leaves are the model's traced arguments (see
     :class:`ModelArgs`), it can be passed into a jitted sampler as an argument, so new data
-    of the same shape do not re-compile.
+    of the same shape do not re-compile. ``spec`` (static) is the model's spec, built from
+    one abstract run when not given; it says whether the potential sums out enumerated
+    sites, and over how many plate dims.
     """
 
     model: Callable
     model_args: ModelArgs
+    spec: ModelSpec = eqx.field(static=True)
+
+    def __init__(self, model: Callable, model_args: ModelArgs, spec: ModelSpec | None = None):
+        self.model = model
+        self.model_args = model_args
+        self.spec = spec_of(model, model_args) if spec is None else spec
 
     def __call__(self, params: Mapping[str, Any]) -> Array:
         args = self.model_args
-        return potential_energy(self.model, args.args, args.kwargs, params)
+        return potential_energy(self.model, args.args, args.kwargs, params, self.spec)

@@ -31,7 +31,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import equinox as eqx
 import jax
@@ -44,18 +44,17 @@ from ._init import (
     MAX_INIT_TRIES,
     ConstrainFn,
     PotentialFn,
-    checked_prototype_trace,
+    checked_spec,
     describe_nonfinite,
     find_initial_point,
-    latent_sites,
     prototype_trace,
     raise_no_valid_init,
-    unconstrained_shapes,
 )
 from ._integrator import counter_split, flatten_potential
 from ._jit import run_once_jit
 from ._kernels import _Kernel, forward_mode
 from ._model_args import ModelArgs, explain_traced_args, is_traced
+from ._model_spec import ModelSpec
 from ._protocol import Adaptation, FlatSpec, MCMCKernel, flatten_position, scalar_info
 from ._streaming import Moments, combine_moments
 from ._summary import print_summary as _print_summary
@@ -63,6 +62,29 @@ from ._validation import raise_violations, violation_message
 
 CHAIN_METHODS = ("sequential", "vectorized", "parallel")
 _MAX_BARS = 16  # more chains than this share one progress bar
+
+
+class _ModelSetup(NamedTuple):
+    """A model's spec and the prototype trace it was read from (one abstract run), with
+    what they were built for: the model and its arguments' structure and shapes."""
+
+    spec: ModelSpec
+    trace: Any
+    model: Callable
+    args_key: Any
+
+    def fits(self, model: Callable, args_key: Any) -> bool:
+        return model is self.model and args_key == self.args_key
+
+
+def _args_key(margs: ModelArgs) -> Any:
+    """What a spec depends on in the arguments: their structure and static values (the
+    treedef), and the traced leaves' shapes and dtypes."""
+    leaves, treedef = jax.tree.flatten(margs)
+    return treedef, tuple((jnp.shape(x), jnp.result_type(x)) for x in leaves)
+
+
+_Setup = _ModelSetup | None  # None: a potential_fn kernel, with no model
 
 
 class _StreamTransform(eqx.Module):
@@ -614,23 +636,20 @@ def _refresh_chains(kernel, potential, template, states):
 
 
 @run_once_jit
-def _start_chains(kernel, potential, margs, rng_key, num_chains: int, max_tries: int):
+def _start_chains(kernel, potential, margs, spec, rng_key, num_chains: int, max_tries: int):
     """Find each chain's initial point and build its kernel state, as one compiled program.
 
     The potential and gradient found at the initial point become the kernel's state, so
     the model's gradient is compiled once here. Returns the kernel states, the keys of the
     chains, the position template (chain 0's unconstrained point), each chain's last point
     tried, whether each chain found a finite potential, and the data and parameter checks
-    at each point.
+    at each point. ``spec``: the model's spec (static), checked by the caller.
     """
-    # Raised while tracing, so a repeated run with a compiled program skips this model run.
-    tr = checked_prototype_trace(rng_key, kernel.model, margs)
-    kernel.init_strategy.check_sites(latent_sites(tr))
     keys = jax.random.split(rng_key, num_chains)
 
     def one(key):
         info, ok, checks = find_initial_point(
-            key, kernel.model, margs, kernel.init_strategy, max_tries, potential
+            key, kernel.model, margs, kernel.init_strategy, max_tries, spec, potential
         )
         kstate = _init_chain(kernel, potential, info.z, key, evaluated=info)
         return kstate, info.z, ok, checks
@@ -896,24 +915,31 @@ class MCMC:
         self._extra: dict[str, Array] | None = None
         self._moments: _StreamMoments | None = None
         self._margs = ModelArgs.of()
+        self._model_setup: _Setup = None  # the last run's spec and prototype trace
         self._template: Any = None
 
     # ----------------------------------------------------------------------------------
     def _model_args(self, args: tuple, kwargs: dict) -> ModelArgs:
         return ModelArgs.of(args, kwargs, self.jit_model_args)
 
-    def _potential(self, margs: ModelArgs) -> Callable:
-        if self.sampler.model is not None:
-            potential: Any = PotentialFn(self.sampler.model, margs)
+    def _setup(self, margs: ModelArgs) -> tuple[Callable, _Setup]:
+        """The potential, and the model's spec with its prototype trace: one abstract run
+        of the model (none for a ``potential_fn`` kernel), which every later step of this
+        call reads (initialisation, shapes, constrain, error messages). The last run's
+        is reused when the model and the arguments' structure, static values and shapes
+        are the same (a spec depends on nothing else)."""
+        model = self.sampler.model
+        spec = None
+        if model is not None:
+            key = _args_key(margs)
+            spec = self._model_setup
+            if spec is None or not spec.fits(model, key):
+                spec = _ModelSetup(*checked_spec(None, model, margs), model, key)
+            potential: Any = PotentialFn(model, margs, spec.spec)
         else:
             potential = self.sampler.potential_fn
         forward = getattr(self.sampler, "forward_mode_differentiation", False)
-        return forward_mode(potential) if forward else potential
-
-    def _unconstrained_shapes(self, margs: ModelArgs) -> dict[str, tuple[int, ...]] | None:
-        if self.sampler.model is None:
-            return None
-        return unconstrained_shapes(prototype_trace(jax.random.key(0), self.sampler.model, margs))
+        return (forward_mode(potential) if forward else potential), spec
 
     def _adaptation(self, template: Any) -> Adaptation:
         adaptation = self.sampler.adaptation(template, self.num_warmup)
@@ -931,20 +957,21 @@ class MCMC:
             )
         return adaptation
 
-    def _start(self, potential, rng_key, margs, init_params, traced: bool):
+    def _start(self, potential, spec: _Setup, rng_key, margs, init_params, traced: bool):
         """Initial chain states and the position template (one chain's pytree)."""
         kstates, keys, template = self._start_kernels(
-            potential, rng_key, margs, init_params, traced
+            potential, spec, rng_key, margs, init_params, traced
         )
         adaptation = self._adaptation(template)
         states = _with_adaptation_jit(adaptation, potential, template, kstates, keys)
         return states, template
 
-    def _start_kernels(self, potential, rng_key, margs, init_params, traced: bool):
+    def _start_kernels(self, potential, spec: _Setup, rng_key, margs, init_params, traced: bool):
         """Initial kernel states, the chains' keys and the position template."""
         model = self.sampler.model
         if init_params is not None:
-            zs = _chain_init_params(init_params, self._unconstrained_shapes(margs), self.num_chains)
+            shapes = None if spec is None else spec.spec.unconstrained_shapes
+            zs = _chain_init_params(init_params, shapes, self.num_chains)
             keys = jax.random.split(rng_key, self.num_chains)
             states, template, ok = _init_chains(self.sampler, potential, zs, keys)
             if traced:
@@ -974,9 +1001,17 @@ class MCMC:
                 "MCMC.run: with a potential_fn kernel, pass init_params (unconstrained "
                 "initial values; a leading chain axis for several chains)."
             )
+        assert spec is not None  # a model kernel
+        self.sampler.init_strategy.check_sites(spec.spec.continuous_latent)
         with explain_traced_args(model, margs, lambda m: prototype_trace(rng_key, model, m)):
             states, keys, template, zs, ok, checks = _start_chains(
-                self.sampler, potential, margs, rng_key, self.num_chains, MAX_INIT_TRIES
+                self.sampler,
+                potential,
+                margs,
+                spec.spec,
+                rng_key,
+                self.num_chains,
+                MAX_INIT_TRIES,
             )
         if traced:
             states = eqx.error_if(
@@ -985,26 +1020,23 @@ class MCMC:
                 f"MCMC.run: cannot find valid initial parameters after {MAX_INIT_TRIES} "
                 "tries: the potential or its gradient is not finite.",
             )
-            if checks:
-                tr = prototype_trace(rng_key, model, margs)
-                for (name, what), count in checks.items():
-                    states = eqx.error_if(states, count > 0, violation_message(tr, name, what))
+            for (name, what), count in checks.items():
+                states = eqx.error_if(states, count > 0, violation_message(spec.trace, name, what))
             return states, keys, template
         ok = np.asarray(ok)
         if not ok.all():
             c = int(np.argmin(ok))
             z = jax.tree.map(lambda x: x[c], zs)
             raise_no_valid_init(model, margs, z, MAX_INIT_TRIES)
-        if any(int(v) for v in checks.values()):
-            raise_violations(prototype_trace(rng_key, model, margs), checks)
+        raise_violations(spec.trace, checks)
         return states, keys, template
 
-    def _continue_from(self, state: ChainState, potential, margs, traced: bool):
+    def _continue_from(self, state: ChainState, potential, spec: _Setup, margs, traced: bool):
         """The carried ``state`` with its potential and gradient evaluated afresh under
         this call's arguments."""
         template = self._template
-        if self.sampler.model is not None:
-            shapes = self._unconstrained_shapes(margs)
+        if spec is not None:
+            shapes = spec.spec.unconstrained_shapes
             now = {k: tuple(v.shape) for k, v in template.items()}
             if now != shapes:
                 raise ValueError(
@@ -1054,7 +1086,7 @@ class MCMC:
         rng_key,
         rekey,
         traced,
-        margs,
+        constrain,
     ):
         """Run the compiled loop for ``n_iter`` iterations on every chain, keeping
         ``collect_rows`` draws (0: none). With ``rekey`` the chains first take new keys
@@ -1079,7 +1111,7 @@ class MCMC:
             progress,
             stream=self.streaming,
         )
-        transform = self._stream_transform(template, margs) if self.streaming else None
+        transform = self._stream_transform(template, constrain) if self.streaming else None
         # NumPy scalars go into the compiled loop as arguments with no program of their own.
         n, flag, rekey = np.int32(n_iter), np.bool_(adapting), np.bool_(rekey)
         collect = np.int32(collect_rows)
@@ -1146,7 +1178,7 @@ class MCMC:
     def _collect_rows(self, n: int) -> int:
         return n // self.thinning + (1 if n % self.thinning else 0)
 
-    def _warm_up(self, potential, template, states, rng_key, traced, margs, collect=False):
+    def _warm_up(self, potential, template, states, rng_key, traced, constrain, collect=False):
         """The warm-up phase from fresh chain states; returns the adapted states (and the
         warm-up draws when ``collect``)."""
         rows = self._collect_rows(self.num_warmup) if collect else 0
@@ -1161,7 +1193,7 @@ class MCMC:
             rng_key,
             False,
             traced,
-            margs,
+            constrain,
         )
 
     def warmup(
@@ -1178,17 +1210,18 @@ class MCMC:
         the samples (``get_samples``), as in NumPyro."""
         margs = self._model_args(args, kwargs)
         traced = is_traced((rng_key, margs))
-        potential = self._potential(margs)
-        states, template = self._start(potential, rng_key, margs, init_params, traced)
+        potential, spec = self._setup(margs)
+        constrain = self._constrain_fn(margs, spec)
+        states, template = self._start(potential, spec, rng_key, margs, init_params, traced)
         states, flat, info = self._warm_up(
-            potential, template, states, rng_key, traced, margs, collect=collect_warmup
+            potential, template, states, rng_key, traced, constrain, collect=collect_warmup
         )
-        samples = self._results(template, flat, margs) if collect_warmup else None
+        samples = self._results(template, flat, constrain) if collect_warmup else None
         # Commit results only now that the run has completed.
         self.post_warmup_state = states
         self.last_state = states
         self._template = template
-        self._margs = margs
+        self._margs, self._model_setup = margs, spec
         if collect_warmup:
             self._commit(samples, info)
 
@@ -1210,7 +1243,8 @@ class MCMC:
         """
         margs = self._model_args(args, kwargs)
         traced = is_traced((rng_key, margs))
-        potential = self._potential(margs)
+        potential, spec = self._setup(margs)
+        constrain = self._constrain_fn(margs, spec)
         continuing = self.post_warmup_state is not None
         if self.post_warmup_state is not None:
             if init_params is not None:
@@ -1218,12 +1252,14 @@ class MCMC:
                     "MCMC.run: init_params are ignored when continuing from "
                     "post_warmup_state. Fix: set mcmc.post_warmup_state = None first."
                 )
-            states = self._continue_from(self.post_warmup_state, potential, margs, traced)
+            states = self._continue_from(self.post_warmup_state, potential, spec, margs, traced)
             template = self._template
         else:
-            states, template = self._start(potential, rng_key, margs, init_params, traced)
+            states, template = self._start(potential, spec, rng_key, margs, init_params, traced)
             if self.num_warmup > 0:
-                states, _, _ = self._warm_up(potential, template, states, rng_key, traced, margs)
+                states, _, _ = self._warm_up(
+                    potential, template, states, rng_key, traced, constrain
+                )
         states, flat, info = self._run_phase(
             potential,
             template,
@@ -1235,14 +1271,14 @@ class MCMC:
             rng_key,
             continuing,
             traced,
-            margs,
+            constrain,
         )
-        samples = self._results(template, flat, margs)
+        samples = self._results(template, flat, constrain)
         # Commit results only now that the run has completed.
         self._template = template
         self.last_state = states
         self._commit(samples, info)
-        self._margs = margs
+        self._margs, self._model_setup = margs, spec
 
     def _commit(self, samples: Any, info: dict[str, Array]) -> None:
         if isinstance(samples, _StreamMoments):
@@ -1250,31 +1286,33 @@ class MCMC:
         else:
             self._samples, self._extra, self._moments = samples, info, None
 
-    def _results(self, template, flat, margs: ModelArgs) -> Any:
+    def _results(self, template, flat, constrain) -> Any:
         """The draws of a site by name, or a streaming run's running moments."""
         if self.streaming:
             return _StreamMoments(
-                flat["count"], flat["mean"], flat["m2"], self._stream_unravel(template, margs)
+                flat["count"], flat["mean"], flat["m2"], self._stream_unravel(template, constrain)
             )
-        return self._constrain(template, flat, margs)
+        return _postprocess(constrain, template, flat)
 
-    def _constrain_fn(self, margs: ModelArgs) -> Callable | None:
-        if self.sampler.model is None:
+    def _constrain_fn(self, margs: ModelArgs, spec: _Setup) -> Callable | None:
+        """Unconstrained positions to the sites' values (the model's ``ConstrainFn``), or
+        the kernel's ``postprocess_fn`` (``None``: the position itself)."""
+        model = self.sampler.model
+        if spec is None or model is None:
             return self.postprocess_fn
-        return ConstrainFn(self.sampler.model, margs)
+        return ConstrainFn(model, margs, spec.spec)
 
-    def _stream_transform(self, template, margs: ModelArgs) -> Any:
+    def _stream_transform(self, template, constrain) -> Any:
         """What a streaming run keeps the moments of: each draw constrained (by the model,
         or ``postprocess_fn``) and ravelled; ``None`` for the flat position itself."""
-        constrain = self._constrain_fn(margs)
         spec = flatten_position(template, lambda z: z)[2]
         if constrain is None and spec is None:
             return None
         return _StreamTransform(constrain, spec)
 
-    def _stream_unravel(self, template, margs: ModelArgs) -> Callable:
+    def _stream_unravel(self, template, constrain) -> Callable:
         """Maps a row of a streaming run's moments back to the sites' pytree."""
-        transform = self._stream_transform(template, margs)
+        transform = self._stream_transform(template, constrain)
         flat = ravel_pytree(template)[0]
         if transform is None:
             _, unravel = ravel_pytree(template)
@@ -1283,13 +1321,6 @@ class MCMC:
         _, unravel = ravel_pytree(jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), shapes))
         size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
         return lambda row: unravel(row[:size])
-
-    def _constrain(self, template, flat, margs: ModelArgs) -> dict[str, Any]:
-        if self.sampler.model is None:
-            if self.postprocess_fn is None:
-                return _postprocess(None, template, flat)
-            return _postprocess(self.postprocess_fn, template, flat)
-        return _postprocess(ConstrainFn(self.sampler.model, margs), template, flat)
 
     # ----------------------------------------------------------------------------------
     def _require(self) -> tuple[dict[str, Any], dict[str, Array]]:
@@ -1351,9 +1382,9 @@ class MCMC:
             return
         _, extra = self._require()
         samples = self.get_samples(group_by_chain=True)
-        if exclude_deterministic and self.sampler.model is not None:
-            tr = self._trace_sites(self.sampler.model)
-            samples = {k: v for k, v in samples.items() if tr.get(k) != "deterministic"}
+        if exclude_deterministic and self._model_setup is not None:
+            deterministic = self._model_setup.spec.deterministic
+            samples = {k: v for k, v in samples.items() if k not in deterministic}
         _print_summary(
             _flat_names(samples),
             prob=prob,
@@ -1361,9 +1392,10 @@ class MCMC:
             divergences=np.asarray(extra["diverging"]) if "diverging" in extra else None,
         )
 
-    def _trace_sites(self, model: Callable) -> dict[str, str]:
-        tr = prototype_trace(jax.random.key(0), model, self._margs)
-        return {k: s.type_name for k, s in tr.items()}
+    def model_spec(self) -> ModelSpec | None:
+        """The spec of the model with the last run's arguments (``None`` before a run, or
+        for a ``potential_fn`` kernel): the one abstract run that the run's setup read."""
+        return None if self._model_setup is None else self._model_setup.spec
 
     # --- for ArviZ export (duck-typed by ``to_arviz``) ----------------------------------
     def observed_data(self) -> dict[str, Any]:
@@ -1373,7 +1405,8 @@ class MCMC:
         from ._predictive import observed_values
 
         first = {k: v[0, 0] for k, v in samples.items()}
-        return observed_values(self.sampler.model, first, self._margs)
+        assert self._model_setup is not None  # set with the samples
+        return observed_values(self.sampler.model, first, self._margs, self._model_setup.spec)
 
     def log_likelihood(self) -> dict[str, Any]:
         self._require()
@@ -1382,7 +1415,10 @@ class MCMC:
         from ._predictive import model_log_likelihood
 
         samples = self.get_samples(group_by_chain=True)
-        return model_log_likelihood(self.sampler.model, samples, self._margs, 2)
+        assert self._model_setup is not None  # set with the samples
+        return model_log_likelihood(
+            self.sampler.model, samples, self._margs, 2, self._model_setup.spec
+        )
 
 
 def _print_moments(moments: dict[str, Moments]) -> None:

@@ -2,23 +2,58 @@
 FLOPs are spent).
 
 :class:`ModelSpec` lists the model's sites by role (latent, observed, param,
-deterministic, factor) with their shapes, dtypes, support types, plates and whether
-they are discrete, and gives the ravel/unravel between the latent sites' unconstrained
-values and one flat vector. Its layout is ``jax.flatten_util.ravel_pytree``'s on a dict of
-the latent sites (sorted by name), so vectors that MCMC holds and this spec agree.
+deterministic, factor) with their shapes, dtypes, support types, plates, whether they are
+discrete and whether they are marked for enumeration, and gives the ravel/unravel between
+the latent sites' unconstrained values and one flat vector. Its layout is
+``jax.flatten_util.ravel_pytree``'s on a dict of the latent sites (sorted by name), so
+vectors that MCMC holds and this spec agree.
 
 It holds static data only (shapes, names, types), so it is hashable, can key a cache,
-and passes into ``jit`` as structure.
+and passes into ``jit`` as structure: a consumer builds it once, from one abstract run
+(:func:`spec_of`), before or while tracing its program, and reads site roles, plates,
+shapes and the enumeration depth from it instead of running the model again.
+
+Who reads it. ``PotentialFn`` and ``ConstrainFn`` hold the spec as a static field (it
+says whether enumerated sites are summed out, over how many plate dims, and which sites
+are latent or deterministic); initialisation takes its coordinates and shapes from it;
+``MCMC.run`` builds one per call (``MCMC.model_spec()``), and its summary, ArviZ export,
+observed data and log likelihood reuse it; ``Predictive`` builds one while its program is
+traced (so a cached program builds none); ``log_likelihood`` builds one per call unless
+given one. There is no cache (no module-level state): a spec costs one abstract run.
+
+Live objects. A site's support can depend on values (``Uniform(0, x)`` with ``x`` another
+latent site), so the spec does not hold support or constraint objects, nor values: they
+are read from a trace of the model that the consumer runs anyway (its initialisation run,
+the run that evaluates the log density, or the abstract prototype when only shapes
+matter), through the spec's methods, which take that trace:
+
+* :meth:`ModelSpec.supports` and :meth:`ModelSpec.transforms`: the support of each
+  continuous latent site and its bijection from unconstrained space
+  (:func:`site_transform`, the one place where a site's constrain map is chosen);
+* :meth:`ModelSpec.unconstrain`: constrained values (the trace's own, or given ones) to
+  unconstrained ones, e.g. the initial point of a sampler or of a guide.
+
+For autoguides (they read the spec next): a guide's site list is
+``spec.continuous_latent`` (raise for ``spec.discrete_latent`` names the guide cannot
+handle; ``check_sampleable`` is the samplers' check), each ``SiteInfo`` giving ``shape``,
+``unconstrained_shape``, ``event_dim``, ``batch_ndim`` and ``plates`` (name, dim, full and
+subsample size); the flat layout of a multivariate guide is ``spec.ravel``/``unravel``;
+supports and initial values come from the initialisation run the guide does anyway
+(``seed >> substitute(init_loc_fn) >> trace``): ``spec.supports(tr)`` and
+``spec.unconstrain(tr)``.
+
+The way back, unconstrained to constrained, runs inside the model (``ToSupport`` in
+``inference._log_density``), because a later site's support may depend on an earlier
+site's constrained value; it too calls :func:`site_transform`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike
@@ -45,9 +80,12 @@ class PlateInfo(eqx.Module):
 class SiteInfo(eqx.Module):
     """One site of the model, as the abstract run saw it (static data only).
 
-    ``shape``/``dtype``: the value's; ``unconstrained_shape``: of its image under
-    ``biject_to(support)`` (latent sites; ``None`` otherwise); ``support``: the name of
-    the support's type; ``family``: the distribution's family (sample sites).
+    ``shape``/``dtype``: the value's (``()``/``None`` for a deterministic site whose value
+    is a pytree, not an array); ``unconstrained_shape``: of its image under
+    ``biject_to(support)`` (continuous latent sites; ``None`` otherwise); ``support``: the
+    name of the support's type; ``family``: the distribution's family (sample sites);
+    ``enumerated``: a discrete latent site marked for parallel enumeration (the potential
+    sums it out, so it is no coordinate of a sampler).
     """
 
     name: str = eqx.field(static=True)
@@ -60,10 +98,25 @@ class SiteInfo(eqx.Module):
     is_discrete: bool = eqx.field(static=True, default=False)
     event_dim: int = eqx.field(static=True, default=0)
     unconstrained_shape: tuple[int, ...] | None = eqx.field(static=True, default=None)
+    enumerated: bool = eqx.field(static=True, default=False)
+
+    @property
+    def batch_ndim(self) -> int:
+        """The value's dims left of the event dims (sample shape and batch shape)."""
+        return len(self.shape) - self.event_dim
 
     @property
     def unconstrained_size(self) -> int:
         return 0 if self.unconstrained_shape is None else math.prod(self.unconstrained_shape)
+
+
+def site_transform(site: Any) -> Any:
+    """The bijection from unconstrained space onto a site's support: ``biject_to`` of a
+    sample site's support, or of a param site's constraint (``None`` for a param without
+    one). Every constrain and unconstrain in ``inference`` goes through here."""
+    if isinstance(site, Param):
+        return None if site.constraint is None else biject_to(site.constraint)
+    return biject_to(site.fn.support)
 
 
 def _plates(tr: Trace, site: Any) -> tuple[PlateInfo, ...]:
@@ -77,13 +130,16 @@ def _plates(tr: Trace, site: Any) -> tuple[PlateInfo, ...]:
 
 def _info(tr: Trace, name: str, site: Any) -> SiteInfo | None:
     value = site.value
-    shape, dtype = tuple(jnp.shape(value)), jnp.result_type(value) if value is not None else None
+    shape, dtype = (), None
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        shape, dtype = tuple(value.shape), value.dtype
+    # else a deterministic site's pytree value: no one shape (SiteInfo.shape is ()).
     if isinstance(site, Sample):
         fn = site.fn
         support = fn.support
         latent = not site.is_observed
         u_shape = (
-            tuple(biject_to(support).inverse_shape(shape))
+            tuple(site_transform(site).inverse_shape(shape))
             if latent and not fn.is_discrete
             else None
         )
@@ -98,6 +154,7 @@ def _info(tr: Trace, name: str, site: Any) -> SiteInfo | None:
             bool(fn.is_discrete),
             len(fn.event_shape),
             u_shape,
+            latent and bool(fn.is_discrete) and site.infer.get("enumerate") == "parallel",
         )
     if isinstance(site, Param):
         return SiteInfo(name, "param", shape, dtype, _plates(tr, site))
@@ -142,6 +199,109 @@ class ModelSpec(eqx.Module):
     @property
     def discrete_latent(self) -> dict[str, SiteInfo]:
         return {n: s for n, s in self.latent.items() if s.is_discrete}
+
+    @property
+    def enumerated(self) -> dict[str, SiteInfo]:
+        """Discrete latent sites marked for enumeration (summed out by the potential)."""
+        return {n: s for n, s in self.latent.items() if s.enumerated}
+
+    @property
+    def continuous_latent(self) -> dict[str, SiteInfo]:
+        """Continuous latent sites, in program order: a sampler's coordinates."""
+        return {n: s for n, s in self.latent.items() if not s.is_discrete}
+
+    @property
+    def unconstrained_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each continuous latent site's shape in unconstrained space."""
+        return {n: s.unconstrained_shape for n, s in self.continuous_latent.items()}  # type: ignore[misc]
+
+    def role_of(self, name: str) -> Role | None:
+        """The role of site ``name`` (``None`` if the model has no such site)."""
+        return next((s.role for s in self.sites if s.name == name), None)
+
+    def check_sampleable(self) -> None:
+        """Raise unless a gradient-based sampler can run on the model: it has a latent
+        site, and each discrete latent site is marked for enumeration."""
+        for name, s in self.latent.items():
+            if s.is_discrete and not s.enumerated:
+                raise ValueError(
+                    f"Site '{name}' is a discrete latent variable ({s.family}) that is not "
+                    "marked for enumeration; gradient-based samplers need continuous latent "
+                    "sites, and enumeration of unmarked discrete sites is not automatic. "
+                    "Fix: mark it for enumeration, with `handlers.config_enumerate(model)` or "
+                    "infer={'enumerate': 'parallel'} on the site, so that the potential sums "
+                    "it out; or marginalise it out by hand; or observe it."
+                )
+        if not self.latent:
+            raise ValueError(
+                "The model has no latent sample sites (every sample site is observed), so "
+                "there is nothing to sample. Fix: check that the sites you want to infer are "
+                "not given `obs=` or conditioned."
+            )
+        if not self.continuous_latent:
+            raise ValueError(
+                f"The model has no continuous latent sample sites: its latent sites "
+                f"{list(self.latent)} are all marked for enumeration, so the potential sums "
+                "them out and a sampler has no coordinate to move. Fix: draw them with "
+                "inference.infer_discrete (or Predictive(..., infer_discrete=True)), or "
+                "leave at least one continuous latent site in the model."
+            )
+
+    # --- live objects, read from a trace of the same model -----------------------------
+    def _sites_in(self, tr: Trace, who: str) -> dict[str, Any]:
+        out = {}
+        for name in self.continuous_latent:
+            site = tr[name] if name in tr else None
+            if not isinstance(site, Sample) or site.is_observed:
+                found = "no site" if site is None else f"a {site.type_name} site"
+                raise ValueError(
+                    f"ModelSpec.{who}: the spec has the latent sample site '{name}', but the "
+                    f"trace has {found} by that name. Fix: pass a trace of the model this "
+                    "spec was built from, with the same arguments."
+                )
+            out[name] = site
+        return out
+
+    def supports(self, tr: Trace) -> dict[str, Any]:
+        """Each continuous latent site's support object, as trace ``tr`` of the model has
+        it (a concrete trace gives concrete bounds; the abstract prototype, shapes)."""
+        return {n: site.fn.support for n, site in self._sites_in(tr, "supports").items()}
+
+    def transforms(self, tr: Trace) -> dict[str, Any]:
+        """Each continuous latent site's bijection from unconstrained space onto its
+        support (:func:`site_transform`), as trace ``tr`` of the model has it."""
+        return {n: site_transform(site) for n, site in self._sites_in(tr, "transforms").items()}
+
+    def unconstrain(
+        self, tr: Trace, values: Mapping[str, ArrayLike] | None = None
+    ) -> dict[str, Array]:
+        """Constrained latent ``values`` (default: the trace's own values of every
+        continuous latent site) mapped to unconstrained space with the bijections of
+        trace ``tr``. Names that are not continuous latent sites are an error."""
+        if values is None:
+            sites = self._sites_in(tr, "unconstrain")
+            return {n: site_transform(s).inv(s.value) for n, s in sites.items()}
+        self.check_continuous_latent(values, "unconstrain")
+        sites = self._sites_in(tr, "unconstrain")
+        return {n: site_transform(sites[n]).inv(v) for n, v in values.items()}
+
+    def check_continuous_latent(self, names: Iterable[str], who: str) -> None:
+        """Raise, naming the first offender and its role, unless every name in ``names``
+        is a continuous latent site (the only sites with an unconstrained value)."""
+        for name in names:
+            if name in self.continuous_latent:
+                continue
+            role = self.role_of(name)
+            what = {
+                None: "not a site of the model",
+                "latent": "a discrete latent site",
+                "observed": "an observed site",
+            }.get(role, f"a {role} site")
+            raise ValueError(
+                f"{who}: site '{name}' is {what}, so it has no unconstrained value "
+                f"(continuous latent sites: {list(self.continuous_latent)}). Fix: pass only "
+                "the model's continuous latent sample sites."
+            )
 
     @property
     def max_plate_nesting(self) -> int:
@@ -205,12 +365,21 @@ class ModelSpec(eqx.Module):
         return "\n".join(lines)
 
 
+def abstract_run(model: Callable, margs: ModelArgs, key: Any = None) -> tuple[ModelSpec, Trace]:
+    """The spec of ``model`` with arguments ``margs`` (see :class:`ModelArgs`), and the
+    abstract prototype trace it was read from (one ``jax.eval_shape`` run; the trace's
+    leaves are shapes). The trace is the spec's live companion for what is not static:
+    support and distribution objects, e.g. for error messages or shape-only transforms."""
+    from ._init import prototype_run
+
+    # The spec is read while the run is traced (its values abstract arrays, which the
+    # supports' constructors accept); it has no leaves, so it comes out as it is.
+    return prototype_run(key, model, margs, lambda tr: (ModelSpec.of_trace(tr), tr))
+
+
 def spec_of(model: Callable, margs: ModelArgs, key: Any = None) -> ModelSpec:
     """The spec of ``model`` with arguments ``margs`` (see :class:`ModelArgs`)."""
-    from ._init import prototype_trace
-
-    key = jax.random.key(0) if key is None else key
-    return ModelSpec.of_trace(prototype_trace(key, model, margs))
+    return abstract_run(model, margs, key)[0]
 
 
 def model_spec(model: Callable, *args: Any, **kwargs: Any) -> ModelSpec:

@@ -21,6 +21,7 @@ from effects import Handled, Sample, run
 from handlers import seed, substitute, trace
 
 from ._model_args import ModelArgs, explain_traced_args
+from ._model_spec import ModelSpec, spec_of
 
 
 def _batch_size(samples: Mapping[str, Any], batch_ndims: int) -> tuple[tuple[int, ...], int]:
@@ -70,38 +71,33 @@ def _predictive_trace(
     return tr
 
 
-def _sites_to_return(proto: Any, given: set, return_sites: tuple | None) -> list[str]:
+def _sites_to_return(spec: ModelSpec, given: set, return_sites: tuple | None) -> list[str]:
     if return_sites is None:
         return [
-            name
-            for name, site in proto.items()
-            if (isinstance(site, Sample) and name not in given) or site.type_name == "deterministic"
+            s.name
+            for s in spec.sites
+            if (s.role in ("latent", "observed") and s.name not in given)
+            or s.role == "deterministic"
         ]
     if return_sites == ():
-        return [name for name, site in proto.items() if site.type_name != "plate"]
-    missing = [s for s in return_sites if s not in proto]
+        return [s.name for s in spec.sites]
+    names = [s.name for s in spec.sites]
+    missing = [s for s in return_sites if s not in names]
     if missing:
         raise ValueError(
             f"Predictive: return_sites {missing} are not sites of the model; sites are "
-            f"{list(proto)}."
+            f"{names}. Fix: pick names from these."
         )
     return list(return_sites)
 
 
 @eqx.filter_jit
 def _predict(model, margs, keys, flat, return_sites, exclude_deterministic, discrete=False):
-    proto = jax.eval_shape(
-        lambda k, d: _predictive_trace(model, margs, k, d, discrete),
-        keys[0],
-        {k: v[0] for k, v in flat.items()},
-    )
-    sites = _sites_to_return(proto, set(flat), return_sites)
+    # One abstract run (at trace time) gives the roles of the sites.
+    spec = spec_of(model, margs)
+    sites = _sites_to_return(spec, set(flat), return_sites)
     if exclude_deterministic:
-        flat = {
-            k: v
-            for k, v in flat.items()
-            if not (k in proto and proto[k].type_name == "deterministic")
-        }
+        flat = {k: v for k, v in flat.items() if k not in spec.deterministic}
 
     def values(k, draw):
         tr = _predictive_trace(model, margs, k, draw, discrete)
@@ -279,60 +275,49 @@ def _guide_draws(guide, params, key, n, args, kwargs):
     return _guide_program(guide, ModelArgs.of(args, kwargs), dict(params), jax.random.split(key, n))
 
 
-def _observed_log_densities(model: Callable, margs: ModelArgs, draw: dict) -> dict[str, Array]:
+def _observed_sites(model: Callable, margs: ModelArgs, spec: ModelSpec, draw: dict) -> dict:
+    """The observed sites (as the spec says) of one run with the latent sites at ``draw``
+    (no randomness: every latent site takes its value from the draw)."""
     _, (_, tr) = margs.call(run(model, substitute(draw, on_unknown="ignore") >> trace()))
-    return {
+    return {name: tr[name] for name in spec.observed}
+
+
+@eqx.filter_jit
+def _log_likelihood_program(model, margs, spec, flat):
+    def one(d):
         # The site's own log_prob maps over scan-stacked axes; the likelihood is reported
         # unscaled (no subsampling or tempering factor), as in NumPyro.
-        name: site.replace(scale=None).log_prob()
-        for name, site in tr.items()
-        if isinstance(site, Sample) and site.is_observed
-    }
+        sites = _observed_sites(model, margs, spec, d)
+        return {name: site.replace(scale=None).log_prob() for name, site in sites.items()}
+
+    return jax.vmap(one)(flat)
 
 
 @eqx.filter_jit
-def _log_likelihood_program(model, margs, flat):
-    return jax.vmap(lambda d: _observed_log_densities(model, margs, d))(flat)
-
-
-@eqx.filter_jit
-def _enumerated_log_likelihood_program(model, margs, flat, depth):
+def _enumerated_log_likelihood_program(model, margs, spec, flat):
     from ._discrete import enumerated_log_likelihood
 
-    return jax.vmap(lambda d: enumerated_log_likelihood(model, margs, d, depth))(flat)
-
-
-def _missing_latent_sites(model: Callable, margs: ModelArgs, draw: dict) -> list[str]:
-    def structure(d):
-        # Shapes only (eval_shape): the key draws nothing.
-        pipe = seed(jax.random.key(0)) >> substitute(d, on_unknown="ignore") >> trace()
-        _, (_, _, tr) = margs.call(run(model, pipe))
-        return tr
-
-    proto = jax.eval_shape(structure, draw)
-    return [
-        name
-        for name, site in proto.items()
-        if isinstance(site, Sample) and not site.is_observed and name not in draw
-    ]
+    return jax.vmap(lambda d: enumerated_log_likelihood(model, margs, spec, d))(flat)
 
 
 def model_log_likelihood(
-    model: Callable, posterior_samples: Mapping[str, Any], margs: ModelArgs, batch_ndims: int
+    model: Callable,
+    posterior_samples: Mapping[str, Any],
+    margs: ModelArgs,
+    batch_ndims: int,
+    spec: ModelSpec | None = None,
 ) -> dict[str, Array]:
-    """:func:`log_likelihood` with the model's arguments already split."""
+    """:func:`log_likelihood` with the model's arguments already split (``spec``: the
+    model's, if the caller has it; else built here from one abstract run)."""
     samples = {k: jnp.asarray(v) for k, v in posterior_samples.items()}
     batch_shape, n, flat = _flatten_batch(samples, batch_ndims)
-    first = {k: v[0] for k, v in flat.items()}
-    with explain_traced_args(model, margs, lambda m: _missing_latent_sites(model, m, first)):
-        missing = _missing_latent_sites(model, margs, first)
+    if spec is None:
+        spec = spec_of(model, margs)
+    missing = [name for name in spec.latent if name not in flat]
     if missing:
-        from ._discrete import enumerated_sites
-
-        names, depth = enumerated_sites(model, margs, first)
-        if set(missing) <= names:
+        if set(missing) <= set(spec.enumerated):
             # The missing sites are marked for enumeration: they are summed out.
-            out = _enumerated_log_likelihood_program(model, margs, flat, depth)
+            out = _enumerated_log_likelihood_program(model, margs, spec, flat)
             return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
         raise ValueError(
             f"log_likelihood: posterior_samples has no draws of the latent site(s) "
@@ -340,7 +325,7 @@ def model_log_likelihood(
             "of every latent site (mcmc.get_samples() has them), or draw the missing ones "
             "first with Predictive(model, posterior_samples) and add them."
         )
-    out = _log_likelihood_program(model, margs, flat)
+    out = _log_likelihood_program(model, margs, spec, flat)
     return {k: jnp.reshape(v, tuple(batch_shape) + v.shape[1:]) for k, v in out.items()}
 
 
@@ -368,19 +353,16 @@ def log_likelihood(
 
 
 @eqx.filter_jit
-def _observed_program(model, margs, draw):
-    _, (_, tr) = margs.call(run(model, substitute(draw, on_unknown="ignore") >> trace()))
-    return {
-        name: site.value
-        for name, site in tr.items()
-        if isinstance(site, Sample) and site.is_observed
-    }
+def _observed_program(model, margs, spec, draw):
+    return {name: site.value for name, site in _observed_sites(model, margs, spec, draw).items()}
 
 
-def observed_values(model: Callable, draw: Mapping[str, Any], margs: ModelArgs) -> dict[str, Any]:
-    """The observed values of the model's sites, from one run at the posterior ``draw``
-    (no randomness: every latent site takes its value from the draw)."""
+def observed_values(
+    model: Callable, draw: Mapping[str, Any], margs: ModelArgs, spec: ModelSpec
+) -> dict[str, Any]:
+    """The observed values of the model's sites (those ``spec`` says are observed), from
+    one run at the posterior ``draw`` (every latent site takes its value from the draw)."""
     import numpy as np
 
-    out = _observed_program(model, margs, dict(draw))
+    out = _observed_program(model, margs, spec, dict(draw))
     return {k: np.asarray(v) for k, v in out.items()}

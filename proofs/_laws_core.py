@@ -233,11 +233,15 @@ def _check_ravel(spec, data, key):
     model = build_model(spec)
     ms = model_spec(model)
     _, (_, tr) = run(model, H.seed(key) >> H.trace())()
-    u = {
-        name: biject_to(tr[name].fn.support).inv(tr[name].value)
-        for name, info in ms.latent.items()
-        if not info.is_discrete
-    }
+    u = ms.unconstrain(tr)  # the spec's own map, with the supports of this run
+    for name, info in ms.continuous_latent.items():
+        by_hand = biject_to(tr[name].fn.support).inv(tr[name].value)
+        assert_close(u[name], by_hand, f"unconstrain: site {name}", kind="same")
+        if tuple(u[name].shape) != info.unconstrained_shape:
+            raise AssertionError(
+                f"{name}: unconstrained shape {u[name].shape}, the spec says "
+                f"{info.unconstrained_shape}"
+            )
     flat = ms.ravel(u)
     if flat.shape != (ms.size,):
         raise AssertionError(f"ravel gave shape {flat.shape}, the spec says ({ms.size},)")

@@ -279,8 +279,9 @@ def test_errors_name_the_site_and_plate():
 
 
 def test_the_potential_of_a_continuous_model_is_the_same_program():
-    """FindEnumerated computes nothing: a continuous model's potential traces to the
-    same program as ToSupport >> LogJoint (so NUTS draws stay bitwise identical)."""
+    """The model's spec (one abstract run, which adds nothing to the program) says it
+    has no enumerated site: its potential traces to the same program as
+    ToSupport >> LogJoint (so NUTS draws stay bitwise identical)."""
 
     def model(y):
         mu = sample("mu", D.Normal(0.0, 5.0))

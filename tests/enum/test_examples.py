@@ -31,11 +31,9 @@ def _hmm():
 
 
 def _params(model, data, lengths, key):
-    from inference._init import prototype_trace, unconstrained_shapes
-    from inference._model_args import ModelArgs
+    from inference import model_spec
 
-    tr = prototype_trace(key, model, ModelArgs.of((data, lengths, 2), {}))
-    shapes = unconstrained_shapes(tr)
+    shapes = model_spec(model, data, lengths, 2).unconstrained_shapes
     keys = jax.random.split(key, len(shapes))
     return {n: jax.random.normal(k, s) for k, (n, s) in zip(keys, sorted(shapes.items()))}
 

@@ -87,22 +87,12 @@ def test_init_params_shaped_like_the_site_are_shared_by_every_chain():
     # (not one scalar per chain).
     m = _nuts(two, num_chains=2, num_warmup=0, num_samples=1)
     start = jnp.array([1.5, -2.5])
-    states, template = m._start(
-        m._potential(m._model_args((jnp.zeros(2),), {})),
-        jax.random.key(0),
-        m._model_args((jnp.zeros(2),), {}),
-        {"x": start},
-        False,
-    )
+    margs = m._model_args((jnp.zeros(2),), {})
+    potential, spec = m._setup(margs)
+    states, template = m._start(potential, spec, jax.random.key(0), margs, {"x": start}, False)
     np.testing.assert_array_equal(np.asarray(states.z.z), np.stack([start, start]))
     per_chain = jnp.array([[1.0, 2.0], [3.0, 4.0]])
-    states, _ = m._start(
-        m._potential(m._model_args((jnp.zeros(2),), {})),
-        jax.random.key(0),
-        m._model_args((jnp.zeros(2),), {}),
-        {"x": per_chain},
-        False,
-    )
+    states, _ = m._start(potential, spec, jax.random.key(0), margs, {"x": per_chain}, False)
     np.testing.assert_array_equal(np.asarray(states.z.z), np.asarray(per_chain))
 
 

@@ -154,7 +154,8 @@ def test_initial_state_carries_the_potential_and_gradient_at_its_point(num_chain
     m = _mcmc(num_chains=num_chains)
     # The start program alone (MCMC._start), without compiling a sampling loop.
     margs = m._model_args((Y,), {})
-    states, _ = m._start(m._potential(margs), jax.random.key(4), margs, None, False)
+    potential, spec = m._setup(margs)
+    states, _ = m._start(potential, spec, jax.random.key(4), margs, None, False)
     st = states.z
     assert st.z.shape == (num_chains, 1)
     for c in range(num_chains):
