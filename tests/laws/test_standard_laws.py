@@ -12,6 +12,8 @@ import pytest
 from hypothesis import settings
 
 from proofs import HANDLER_LAWS, MODEL_LAWS, STANDARD_HANDLERS, run_law
+from proofs._laws_enum import ENUM_LAWS
+from proofs._laws_reparam import REPARAM_LAWS
 
 
 def _examples(law, share):
@@ -20,9 +22,26 @@ def _examples(law, share):
     return max(2, round(settings.default.max_examples * law.cost * share))
 
 
+_REPARAM = {law.name for law in REPARAM_LAWS}
+_ENUM = {law.name for law in ENUM_LAWS}
+
+
+def _model_law_examples(law):
+    # This is the one place the reparam and enum laws run (tests/reparam and tests/enum
+    # only check that they are registered), so they get the examples those files gave
+    # them as well: three (fifty thorough) more for a reparam law, four (sixty-six) more
+    # for an enum law.
+    n = _examples(law, 0.4)
+    if law.name in _REPARAM:
+        n += max(3, round(settings.default.max_examples * law.cost / 2))
+    if law.name in _ENUM:
+        n += max(3, settings.default.max_examples // 3)
+    return n
+
+
 @pytest.mark.parametrize("law", MODEL_LAWS, ids=lambda law: law.name)
 def test_model_law(law):
-    run_law(law, max_examples=_examples(law, 0.4))
+    run_law(law, max_examples=_model_law_examples(law))
 
 
 def _applies(law, handler):

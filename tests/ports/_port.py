@@ -122,13 +122,28 @@ def load(name: str, framework: str = "effax") -> types.ModuleType:
 @functools.cache
 def effax_draws(name: str) -> dict[str, Any]:
     """Port ``name`` run on Effax at its ``TEST_SIZES``, one chain, key 0: the draws that
-    ``test_ports.py`` compares with NumPyro's. Cached, so that a port's oracle checks in
-    ``test_<name>.py`` use the same draws without sampling again in the same process."""
+    :func:`assert_matches_numpyro` compares with NumPyro's. Cached, so that a port's oracle
+    checks in ``test_<name>.py`` use the same draws without sampling again in the same
+    process."""
     import jax
 
     module = load(name)
     warmup, samples = module.TEST_SIZES
     return module.run(jax.random.key(0), warmup, samples, 1)
+
+
+def assert_matches_numpyro(name: str) -> None:
+    """Port ``name``'s draws (:func:`effax_draws`) against NumPyro's reference."""
+    assert_matches(effax_draws(name), reference(name))
+
+
+def checked_beside_its_oracle(name: str) -> bool:
+    """Whether ``test_<name>.py`` makes the NumPyro check of port ``name``, in the test
+    right after its oracle check of the same cached draws (so that the two almost always
+    run on one xdist worker and the port samples once), which ``test_ports.py`` then
+    leaves to it."""
+    path = HERE / f"test_{name}.py"
+    return path.exists() and f'assert_matches_numpyro("{name}")' in path.read_text()
 
 
 def ports() -> list[str]:

@@ -56,3 +56,8 @@ def test_ar2_scan_and_for_loop_match_exact_posterior():
         for name, (mean, sd) in exact.items():
             reference[prefix + name] = _port.known(mean, sd)
     _port.assert_matches(_port.effax_draws("ar2"), reference)
+
+
+def test_ar2_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("ar2")

@@ -25,6 +25,11 @@ def test_funnel_conditional_of_x_is_exact():
     _port.assert_matches(_port.effax_draws("funnel"), reference)
 
 
+def test_funnel_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("funnel")
+
+
 def test_funnel_neck_divergences_are_reported_not_raised():
     # Started in the neck (y = -8, so x's scale is e^-4) with a step size of 1 and no
     # adaptation, every trajectory's energy error passes the divergence threshold at once:

@@ -22,6 +22,11 @@ def test_funnel_reparam_reaches_the_exact_posterior():
     _port.assert_matches(_port.effax_draws("funnel_reparam"), reference)
 
 
+def test_funnel_reparam_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("funnel_reparam")
+
+
 def test_funnel_reparam_has_no_divergences_and_keeps_x_as_a_deterministic_site():
     module = _port.load("funnel_reparam")
     mcmc = module.run_inference(module.reparam_model, jax.random.key(1), 300, 300, 1)

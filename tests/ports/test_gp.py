@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 
-import jax
 import numpy as np
 
 from . import _port
@@ -103,7 +102,11 @@ def test_numpyro_reference_matches_the_quadrature():
 
 
 def test_gp_on_effax_matches_the_quadrature():
-    module = _port.load("gp")
-    warmup, samples = module.TEST_SIZES
-    draws = module.run(jax.random.key(4), warmup, samples, 1)
-    _port.assert_matches(draws, oracle()["summary"])
+    # The port's draws at its TEST_SIZES (cached), which the next test compares with
+    # NumPyro's.
+    _port.assert_matches(_port.effax_draws("gp"), oracle()["summary"])
+
+
+def test_gp_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("gp")

@@ -47,3 +47,8 @@ def test_holt_winters_forecast_matches_its_closed_form():
         {"residual": residual, "product": product},
         {"residual": _port.known(np.zeros(10), 1.0), "product": _port.known(np.zeros(9), 1.0)},
     )
+
+
+def test_holt_winters_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("holt_winters")

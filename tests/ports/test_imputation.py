@@ -86,3 +86,8 @@ def test_imputation_obs_mask_predictive_draws_missing_ages_from_their_conditiona
     _port.assert_matches(
         {"residual": residual}, {"residual": _port.known(np.zeros(len(title)), 1.0)}
     )
+
+
+def test_imputation_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("imputation")

@@ -35,3 +35,8 @@ def test_ode_predictive_matches_scipy_solution():
     _port.assert_matches(
         {"residual": residual}, {"residual": _port.known(np.zeros(z.shape[1:]), 1.0)}
     )
+
+
+def test_ode_matches_numpyro():
+    # test_ports.py's check of this port, beside the oracle check of the same draws.
+    _port.assert_matches_numpyro("ode")

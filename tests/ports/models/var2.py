@@ -105,4 +105,4 @@ def run(rng_key, num_warmup, num_samples, num_chains):
 
 
 # The harness's settings for the Effax test run (one chain): (num_warmup, num_samples).
-TEST_SIZES = (500, 1000)
+TEST_SIZES = (300, 600)
