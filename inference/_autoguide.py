@@ -34,13 +34,14 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 import dists as D
 from dists import biject_to, constraints
-from effects import Plate, Sample, param, plate, run, sample
+from effects import Sample, param, plate, run, sample
 from handlers import Trace, seed, substitute, trace
 
 from ._elbo import ParamValues, has_param
 from ._init import InitStrategy, as_strategy, init_to_median
 from ._log_density import potential_energy
 from ._model_args import ModelArgs
+from ._model_spec import ModelSpec
 
 
 def model_sites(
@@ -103,39 +104,40 @@ class _Site(eqx.Module):
 def _latent_sites(
     tr: Trace, who: str, keep: Callable[[str], bool] = lambda name: True
 ) -> list[_Site]:
-    out = []
-    for name, site in tr.items():
-        if not (isinstance(site, Sample) and not site.is_observed) or not keep(name):
-            continue
-        if site.fn.is_discrete:
+    """The continuous latent sites of the model run ``tr``, as the guide sees them, read
+    from the model's spec (``ModelSpec.of_trace``: roles, shapes, plates) with the
+    supports from ``tr``. Discrete sites marked for enumeration are skipped: the model
+    sums them out (``TraceEnum_ELBO``), as NumPyro's autoguides do."""
+    spec = ModelSpec.of_trace(tr)
+    for name, info in spec.discrete_latent.items():
+        if keep(name) and not info.enumerated:
             raise ValueError(
-                f"{who}: the model's latent site '{name}' is discrete "
-                f"({type(site.fn).__name__}); this guide is for continuous sites. Fix: "
-                "write the guide for that site by hand and combine with AutoGuideList, or "
-                "marginalise the site out of the model."
+                f"{who}: the model's latent site '{name}' is discrete ({info.family}); this "
+                "guide is for continuous sites. Fix: mark it for enumeration "
+                "(infer={'enumerate': 'parallel'} or handlers.config_enumerate) and fit "
+                "with TraceEnum_ELBO, so that the model sums it out; or write the guide "
+                "for that site by hand and combine with AutoGuideList; or marginalise the "
+                "site out of the model."
             )
-        shape = tuple(site.fn.shape(site.sample_shape))
-        support = site.fn.support
-        frames = []
-        for f in site.cond_indep_stack:
-            p = tr[f.name] if f.name in tr else None
-            full = p.size if isinstance(p, Plate) else f.size
-            frames.append((f.name, f.dim, full, f.size))
-        out.append(
-            _Site(
-                name,
-                shape,
-                tuple(biject_to(support).inverse_shape(shape)),
-                len(site.fn.event_shape),
-                len(site.sample_shape) + len(site.fn.batch_shape),
-                tuple(frames),
-                support,
-            )
+    supports = spec.supports(tr)
+    out = [
+        _Site(
+            name,
+            info.shape,
+            info.unconstrained_shape or (),
+            info.event_dim,
+            info.batch_ndim,
+            tuple((p.name, p.dim, p.size, p.subsample_size) for p in info.plates),
+            supports[name],
         )
+        for name, info in spec.continuous_latent.items()
+        if keep(name)
+    ]
     if not out:
         raise ValueError(
-            f"{who}: the model has no latent sample sites, so there is nothing to guide. "
-            "Fix: check that the sites to infer are not observed."
+            f"{who}: the model has no continuous latent sample sites, so there is nothing "
+            "to guide. Fix: check that the sites to infer are not observed (sites marked "
+            "for enumeration are summed out by the model, not guided)."
         )
     return out
 

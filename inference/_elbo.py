@@ -103,6 +103,12 @@ def check_traces(model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> No
             f"(guide sample sites: {[n for n, s in guide_tr.items() if _is_latent(s)]}). "
             "The ELBO needs q(z) for every latent z. Fix: sample these sites in the guide "
             "with the same names, or observe them in the model."
+            + (
+                f" Site(s) {marked} are marked for enumeration: use TraceEnum_ELBO, which "
+                "sums them out of the model."
+                if (marked := [n for n in missing if _enumerate_marked(model_tr[n])])
+                else ""
+            )
         )
     extra = [
         n

@@ -388,3 +388,37 @@ def test_local_guide_latent_beside_an_enumerated_site_in_one_plate():
         - stats.norm.logpdf(y, np.asarray(m), 0.7).sum()
     )
     assert float(got) == pytest.approx(want, abs=1e-8)
+
+
+def test_autoguides_leave_enumerated_sites_to_the_model():
+    # An autoguide guides the continuous latent sites only; a site marked for enumeration
+    # is summed out by the model under TraceEnum_ELBO (as NumPyro's autoguides do). The
+    # MAP locations (AutoDelta) equal EM's MAP under the same N(0, 10) prior.
+    from inference import Trace_ELBO, init_to_value
+    from inference.autoguide import AutoDelta, AutoNormal
+
+    rng = np.random.default_rng(1)
+    data = rng.normal(np.array([-2.0, 2.0])[rng.integers(0, 2, size=200)], 1.0)
+
+    @config_enumerate
+    def gmm(x):
+        locs = sample("locs", D.Normal(0.0, 10.0).expand([2]).to_event(1))
+        with plate("N", x.shape[0]):
+            z = sample("z", D.Categorical(probs=jnp.array([0.5, 0.5])))
+            sample("x", D.Normal(locs[z], 1.0), obs=x)
+
+    start = init_to_value(values={"locs": jnp.array([-0.5, 0.5])})
+    guide = AutoDelta(gmm, init_loc_fn=start)
+    svi = SVI(gmm, guide, optim.Adam(0.05), TraceEnum_ELBO(max_plate_nesting=1))
+    result = svi.run(jax.random.key(0), 600, jnp.asarray(data), progress_bar=False)
+    locs = np.asarray(guide.median(result.params, jnp.asarray(data))["locs"])
+    em = np.array([-0.5, 0.5])
+    for _ in range(500):
+        lw = -0.5 * (data[:, None] - em[None]) ** 2
+        r = np.exp(lw - logsumexp(lw, axis=1, keepdims=True))
+        em = (r * data[:, None]).sum(0) / (r.sum(0) + 1 / 100.0)  # the prior's precision
+    np.testing.assert_allclose(locs, em, atol=0.02)
+    # Under Trace_ELBO nothing sums the site out, and the error names it.
+    svi = SVI(gmm, AutoNormal(gmm), optim.Adam(0.05), Trace_ELBO())
+    with pytest.raises(ValueError, match="'z'.*TraceEnum_ELBO"):
+        svi.init(jax.random.key(0), jnp.asarray(data))
