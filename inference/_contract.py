@@ -71,11 +71,21 @@ class Record(eqx.Module):
 
 
 def _apply_mask_scale(f: LogFactor) -> Array:
+    """The factor with its mask and scale applied. A masked-out entry of an enumerated
+    site's own factor is ``-log K`` (``K`` its support's size), not 0: summed over the
+    site's ``K`` values with its masked-out children it gives ``log 1 = 0``, so a masked
+    data point adds nothing to the marginal (0 would add ``log K``)."""
     if any(k == "time" for k, _ in f.dims):
         return f.log_density
     if f.mask is None and f.scale is None:
         return f.log_density
-    return mask_and_scale(f.log_density, f.mask, f.scale, f.name)
+    lp = mask_and_scale(f.log_density, f.mask, f.scale, f.name)
+    own = [a for a, label in enumerate(f.dims) if label == ("enum", f.name)]
+    if f.mask is None or not own or f.log_density.shape[own[0]] == 1:
+        return lp
+    k = f.log_density.shape[own[0]]
+    keep = jnp.broadcast_to(jnp.asarray(f.mask), jnp.shape(lp))
+    return jnp.where(keep, lp, jnp.asarray(-math.log(k), lp.dtype))
 
 
 def terms_of(

@@ -432,3 +432,20 @@ def test_a_global_variable_feeding_a_scaled_plate_is_refused_naming_the_sites():
 
     with pytest.raises(NotImplementedError, match=r"\['x', 'z'\].*share one scalar scale"):
         enumerated_lp(model, 1)
+
+
+def test_a_masked_data_point_adds_nothing_to_the_enumerated_marginal():
+    # The masked point's enumerated site and its child are both masked: the marginal is
+    # the unmasked point's alone (a masked factor of 0 would add log K for the sum over
+    # the K values of the masked site).
+    def model(keep):
+        with handlers.mask(mask=keep), plate("n", 2):
+            z = sample("z", D.Categorical(probs=P_Z))
+            sample("x", D.Normal(LOCS[z], 1.0), obs=X3[:2])
+
+    got = enumerated_lp(model, 1, jnp.array([True, False]))
+    want = logsumexp(np.log(P_Z) + stats.norm.logpdf(float(X3[0]), LOCS))
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    both = enumerated_lp(model, 1, jnp.array([True, True]))
+    want_both = sum(logsumexp(np.log(P_Z) + stats.norm.logpdf(float(x), LOCS)) for x in X3[:2])
+    np.testing.assert_allclose(both, want_both, rtol=1e-10)
