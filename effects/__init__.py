@@ -54,6 +54,7 @@ from ._runtime import (
     UnhandledEffectError as UnhandledEffectError,
     current_frame as current_frame,
     identity as identity,
+    isolated as isolated,
     perform as perform,
     run as run,
 )

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import equinox as eqx
@@ -148,3 +148,10 @@ def scoped(
         raise
     if replace:
         _FRAME.set(outer)
+
+
+def isolated(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with no handlers in force: it runs in a fresh context, so a
+    model run inside it sees none of the caller's handlers (and cannot change their
+    states), wherever it is called from (a guide's setup run, a model's spec)."""
+    return contextvars.Context().run(fn, *args, **kwargs)

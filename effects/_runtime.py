@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 from jax.extend.core import get_opaque_trace_state
 
 from . import _frame
-from ._frame import Frame as Frame, current_frame as current_frame
+from ._frame import Frame as Frame, current_frame as current_frame, isolated as isolated
 from ._handler import (
     Handled as Handled,
     Handler,

@@ -21,7 +21,6 @@ Two kinds:
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -34,10 +33,10 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 import dists as D
 from dists import biject_to, constraints
-from effects import Sample, param, plate, run, sample
+from effects import Sample, isolated, param, plate, run, sample
 from handlers import Trace, seed, substitute, trace
 
-from ._elbo import ParamValues, has_param
+from ._elbo import ParamValues, has_param, with_params
 from ._init import InitStrategy, as_strategy, init_to_median
 from ._log_density import potential_energy
 from ._model_args import ModelArgs
@@ -60,7 +59,7 @@ def model_sites(
         _, (_, _, tr) = run(model, pipe)(*args, **kwargs)
         return tr
 
-    return contextvars.Context().run(go)
+    return isolated(go)
 
 
 @eqx.filter_jit
@@ -473,11 +472,7 @@ class AutoContinuous(AutoGuide):
         sites = self._flat_sites(args, kwargs)
         dim = self._size(sites)
 
-        def go():
-            value, _ = run(lambda: self._base(dim, args, kwargs), ParamValues(dict(params)))()
-            return value
-
-        return contextvars.Context().run(go)
+        return with_params(lambda: self._base(dim, args, kwargs), params)
 
     def get_posterior(self, params: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         """The (Gaussian) posterior of the flat unconstrained vector ``u``."""
@@ -672,9 +667,7 @@ class AutoLaplaceApproximation(AutoContinuous):
         model = self.model
 
         def potential(u):
-            return contextvars.Context().run(
-                lambda: potential_energy(model, args, kwargs, self._unpack(u, sites))
-            )
+            return isolated(lambda: potential_energy(model, args, kwargs, self._unpack(u, sites)))
 
         hessian = jax.hessian(potential)(loc)
         cov = jnp.linalg.inv(hessian)

@@ -21,7 +21,6 @@ through it (a ``TransformedDistribution``); ``median`` the constrained image of 
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -31,10 +30,10 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 import dists as D
-from effects import prng_key, run, sample
+from effects import prng_key, sample
 
 from ._autoguide import AutoContinuous
-from ._elbo import ParamValues
+from ._elbo import with_params
 from ._init import InitStrategy, as_strategy, init_to_median
 from ._module import eqx_module
 
@@ -179,11 +178,7 @@ class _FlowGuide(AutoContinuous):
             )
         dim = self._size(self._flat_sites(args, kwargs))
 
-        def go():
-            value, _ = run(lambda: self._transform(dim), ParamValues(dict(params)))()
-            return value
-
-        return contextvars.Context().run(go)
+        return with_params(lambda: self._transform(dim), params)
 
     def get_base_posterior(self, params, *args, **kwargs):
         """The base distribution: standard normal noise of the flat vector's size."""

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from dists import kl_divergence
-from effects import AbstractSite, Effect, Handler, Param, Sample, perform, run
+from effects import AbstractSite, Effect, Handler, Param, Sample, isolated, perform, run
 from handlers import Enum, Replay, Trace, factors, seed, trace
 
 from ._contract import contract_factors
@@ -83,6 +83,18 @@ class ParamValues(Handler):
         if msg.name in self.values:
             return msg.replace(value=self.values[msg.name]), state
         return msg, state
+
+
+def with_params(fn: Callable[[], Any], params: Mapping[str, Any]) -> Any:
+    """``fn()`` run with the param sites named in ``params`` taking those values
+    (:class:`ParamValues`) and no other handlers in force (``effects.isolated``): a
+    guide's setup read at fitted params, wherever it is called from."""
+
+    def go():
+        value, _ = run(fn, ParamValues(dict(params)))()
+        return value
+
+    return isolated(go)
 
 
 def _is_latent(site: Any) -> bool:

@@ -7,7 +7,6 @@ initial constrained value. Strategies are immutable callables; the NumPyro spell
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +17,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array
 
-from effects import Sample, run
+from effects import Sample, isolated, run
 from handlers import Trace, seed, substitute, trace
 
 from ._jit import run_once_jit
@@ -254,9 +253,9 @@ def prototype_run(key: Any, model: Callable, margs: ModelArgs, read: Callable) -
     keys = () if key is None else (key,)
     # A fresh context: the handlers of a run in progress (a caller's) are not in force,
     # so the run sees the model alone, wherever the spec is asked for.
-    isolated = lambda m: contextvars.Context().run(jax.eval_shape, one, m, *keys)  # noqa: E731
-    with explain_traced_args(model, margs, isolated):
-        return isolated(margs)
+    abstract = lambda m: isolated(jax.eval_shape, one, m, *keys)  # noqa: E731
+    with explain_traced_args(model, margs, abstract):
+        return abstract(margs)
 
 
 def checked_spec(key: Any, model: Callable, margs: ModelArgs) -> tuple[ModelSpec, Trace]:

@@ -17,7 +17,6 @@ and observed sites work alongside.
 
 from __future__ import annotations
 
-import contextvars
 import math
 from collections.abc import Callable
 from typing import Any
@@ -29,13 +28,13 @@ from jaxtyping import Array, ArrayLike
 
 import dists as D
 from dists import biject_to
-from effects import Sample, factor, run, sample
+from effects import Sample, factor, sample
 from handlers import JointReparam, reparam
 from handlers._reparam import outside_plates
 
 from ._autoguide import AutoContinuous, AutoNormal
 from ._autoguide_flows import AutoBNAFNormal, AutoIAFNormal, FlowTransform
-from ._elbo import ParamValues
+from ._elbo import with_params
 
 
 def _sum_to_batch(x: Array, batch_ndim: int) -> Array:
@@ -69,14 +68,6 @@ class _AffineMap(eqx.Module):
         return u, log_det
 
 
-def _in_fresh_context(fn: Callable[[], Any], params: dict) -> Any:
-    def go():
-        value, _ = run(fn, ParamValues(dict(params)))()
-        return value
-
-    return contextvars.Context().run(go)
-
-
 def _guide_map(guide: Any, params: dict, args: tuple, kwargs: dict) -> tuple[list, Any]:
     """The guide's sites (as it sees them) and its map from noise to ``u``."""
     who = type(guide).__name__
@@ -95,12 +86,10 @@ def _guide_map(guide: Any, params: dict, args: tuple, kwargs: dict) -> tuple[lis
                 "guide was trained to, e.g. svi.get_params(state) or svi.run(...).params."
             )
     if isinstance(guide, AutoContinuous):
-        sites = _in_fresh_context(lambda: guide._flat_sites(args, kwargs), params)
+        sites = with_params(lambda: guide._flat_sites(args, kwargs), params)
         if isinstance(guide, (AutoIAFNormal, AutoBNAFNormal)):
             try:
-                flow = _in_fresh_context(
-                    lambda: guide.get_transform(params, *args, **kwargs), params
-                )
+                flow = with_params(lambda: guide.get_transform(params, *args, **kwargs), params)
             except ValueError as e:
                 raise ValueError(f"NeuTraReparam: {e}") from e
             return sites, _FlowMap(flow)
@@ -114,7 +103,7 @@ def _guide_map(guide: Any, params: dict, args: tuple, kwargs: dict) -> tuple[lis
             ) from e
         return sites, _AffineMap(jnp.asarray(t.loc), jnp.asarray(t.scale_tril))
     if isinstance(guide, AutoNormal):
-        sites = _in_fresh_context(lambda: guide._sites(args, kwargs), params)
+        sites = with_params(lambda: guide._sites(args, kwargs), params)
         locs, scales = [], []
         for s in sites:
             sub = [n for n, _, full, size in s.frames if size < full]
