@@ -137,14 +137,39 @@ def _all_dims(
     for name, shape in shapes.items():
         if name in out:
             continue
-        names = []
-        for i in range(len(shape)):
-            dim = f"{name}_dim_{i}"
-            while dim in taken:
-                dim += "_"
-            names.append(dim)
-        out[name] = names
+        out[name] = [_free_dim(f"{name}_dim_{i}", taken) for i in range(len(shape))]
     return out
+
+
+def _plate_dims(
+    spec: Any, posterior: Mapping[str, np.ndarray], observed: Mapping[str, Any] | None
+) -> dict[str, list[str]]:
+    """Dimension names from the model's plates, as ``arviz.from_numpyro`` infers them: a
+    site's batch dim ``p.dim`` under plate ``p`` is named ``p.name``; other dims get
+    ``{site}_dim_{i}``. A dim whose length is not the plate's is left unnamed.
+    (Plates are sites, so no plate shares a variable's name.)"""
+    taken = set(posterior) | set(observed or ()) | set(spec.observed)
+    out: dict[str, list[str]] = {}
+    for site in spec.sites:
+        if site.role not in ("latent", "observed", "deterministic") or not site.plates:
+            continue
+        names: list[str | None] = [None] * len(site.shape)
+        for plate in site.plates:
+            axis = site.batch_ndim + plate.dim
+            if 0 <= axis < len(names) and site.shape[axis] == plate.subsample_size:
+                names[axis] = plate.name
+        if any(n is not None for n in names):
+            out[site.name] = [
+                n if n is not None else _free_dim(f"{site.name}_dim_{i}", taken)
+                for i, n in enumerate(names)
+            ]
+    return out
+
+
+def _free_dim(dim: str, taken: set[str]) -> str:
+    while dim in taken:
+        dim += "_"
+    return dim
 
 
 def _with_chain_draw(name: str, value: ArrayLike, chains: int, draws: int) -> np.ndarray:
@@ -198,7 +223,10 @@ def to_arviz(
         posterior_predictive: name -> ``(chains, draws, ...)`` or ``(chains * draws, ...)``.
         log_likelihood: ``True`` to call ``mcmc.log_likelihood()`` where it exists,
             ``False`` to leave the group out, or the pointwise log likelihood itself.
-        coords, dims: as in :func:`from_samples`.
+        coords, dims: as in :func:`from_samples`. Where the run has a model spec, the
+            model's plates name the dims they index (``theta`` under ``plate("J", 8)``
+            has dims ``("chain", "draw", "J")``), as ``arviz.from_numpyro`` does; the
+            ``dims`` given here take precedence.
 
     Example:
         >>> import numpy as np
@@ -244,6 +272,8 @@ def to_arviz(
     # run has one); else the names in the observed data do.
     spec = mcmc.model_spec() if callable(getattr(mcmc, "model_spec", None)) else None
     observed_names = set(observed or ()) if spec is None else set(spec.observed)
+    if spec is not None:
+        dims = {**_plate_dims(spec, posterior, observed), **(dims or {})}
 
     prior_group = prior_predictive = None
     if prior is not None:

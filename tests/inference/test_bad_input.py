@@ -156,6 +156,28 @@ def test_to_arviz_keeps_a_site_named_like_a_dimension():
     )
 
 
+def test_to_arviz_names_dims_after_the_plates():
+    # As arviz.from_numpyro: a plate names the batch dim it indexes, in every group; event
+    # dims and dims under no plate keep {site}_dim_{i}; given dims win.
+    def model(y=None):
+        with plate("J", 3):
+            theta = sample("theta", D.Normal(0.0, 1.0))
+            sample("w", D.Normal(jnp.zeros(2), 1.0).to_event(1))
+            with plate("N", 2, dim=-2):
+                sample("y", D.Normal(theta, 1.0), obs=y)
+        sample("theta2", D.Normal(jnp.zeros(4), 1.0))
+
+    m = _nuts(model)
+    m.run(jax.random.key(0), y=jnp.zeros((2, 3)))
+    idata = to_arviz(m)
+    assert idata.posterior["theta"].dims == ("chain", "draw", "J")
+    assert idata.posterior["w"].dims == ("chain", "draw", "J", "w_dim_1")
+    assert idata.posterior["theta2"].dims == ("chain", "draw", "theta2_dim_0")
+    assert idata.observed_data["y"].dims == ("N", "J")
+    assert idata.log_likelihood["y"].dims == ("chain", "draw", "N", "J")
+    assert to_arviz(m, dims={"theta": ["school"]}).posterior["theta"].dims[2] == "school"
+
+
 def test_to_arviz_refuses_predictive_draws_of_another_batch():
     m = _nuts(two, num_chains=2)
     m.run(jax.random.key(0), jnp.zeros(2))
