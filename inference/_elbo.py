@@ -216,7 +216,8 @@ def _with_initial_params(
     def names():
         return initial_params(rng_key, model, guide, args, kwargs)[0]
 
-    if all(n in given for n in jax.eval_shape(names)):
+    # An empty map lacks every param there is: no need to look first.
+    if given and all(n in given for n in jax.eval_shape(names)):
         return given
     values, _ = initial_params(rng_key, model, guide, args, kwargs)
     return {**{n: v for n, v in values.items() if n not in given}, **given}
