@@ -282,6 +282,10 @@ class ELBO(eqx.Module):
         def one(k):
             return self.particle(k, params, model, guide, args, kwargs)
 
+        if self.num_particles == 1:
+            # One particle needs no batching: the same key and the same arithmetic, with a
+            # smaller program to trace and compile than a vmap over a batch of one.
+            return jax.tree.map(lambda x: jnp.expand_dims(x, 0), one(keys[0]))
         if self.vectorize_particles:
             return jax.vmap(one)(keys)
         return jax.lax.map(one, keys)
