@@ -177,13 +177,32 @@ class CompileClock:
     def __init__(self):
         self.spans: list[tuple[float, float]] = []
         self.backend_compiles: list[float] = []  # end stamps of XLA compilations
+        # (event, program name, start, end) of every span, for a breakdown by program.
+        self.named: list[tuple[str, str, float, float]] = []
         jax.monitoring.register_event_time_span_listener(self)
 
     def __call__(self, event, start, end, **kwargs):
         if event in self.EVENTS:
             self.spans.append((start, end))
+            self.named.append((event.rsplit("/", 1)[-1], str(kwargs.get("fun_name")), start, end))
         if event == "/jax/core/compile/backend_compile_duration":
             self.backend_compiles.append(end)
+
+    def breakdown(self, t0: float, t1: float, min_s: float = 0.05) -> list[str]:
+        """``"<stage> <program>: <s>"`` for each span inside ``[t0, t1]`` of at least
+        ``min_s`` (tracing spans nest, so they are not additive), and the shorter ones
+        counted and summed per stage."""
+        out, small = [], {}
+        for stage, name, a, b in self.named:
+            if a >= t0 and b <= t1:
+                stage = stage.replace("_duration", "")
+                if b - a >= min_s:
+                    out.append(f"{stage} {name}: {b - a:.2f}")
+                else:
+                    n, t = small.get(stage, (0, 0.0))
+                    small[stage] = (n + 1, t + b - a)
+        out += [f"{n} shorter {stage}: {t:.2f}" for stage, (n, t) in small.items()]
+        return out
 
     def programs(self, t0: float, t1: float) -> int:
         """XLA programs compiled inside ``[t0, t1]``."""

@@ -179,20 +179,50 @@ def step_cost(svi, key, args) -> tuple[float, float]:
     return float(cost.get("flops", np.nan)), float(cost.get("bytes accessed", np.nan))
 
 
-def first_run(framework: str, case: str, args: tuple, short: int) -> dict:
+def first_run(framework: str, case: str, args: tuple, short: int, cost: bool = True) -> dict:
     svi, key = make(framework, case)
     t0 = time.time()
     r = svi.run(key(0), short, *args, progress_bar=False)
     jax.block_until_ready(r.losses)
     t1 = time.time()
-    flops, nbytes = step_cost(svi, key, args)
+    flops, nbytes = step_cost(svi, key, args) if cost else (np.nan, np.nan)
     return {
         "svi": svi,
         "key": key,
         "compile_s": CLOCK.seconds(t0, t1),
+        "programs": CLOCK.programs(t0, t1),
+        "breakdown": CLOCK.breakdown(t0, t1),
         "flops": flops,
         "bytes": nbytes,
     }
+
+
+def compile_reps(case: str, args: tuple, short: int, reps: int) -> None:
+    """The first run's compile time ``reps`` times per framework in this process,
+    alternating the frameworks (and which goes first) with JAX's caches cleared before
+    each, so that each is a first run as in a fresh process; prints each run's compile
+    time and its breakdown by program, and the ratios of the pairs."""
+    times: dict = {"Effax": [], "NumPyro": []}
+    for rep in range(reps):
+        order = ("Effax", "NumPyro") if rep % 2 == 0 else ("NumPyro", "Effax")
+        for fw in order:
+            jax.clear_caches()
+            e = first_run(fw, case, args, short, cost=False)
+            times[fw].append(e["compile_s"])
+            print(
+                f"{case} rep {rep} {fw}: compile {e['compile_s']:.2f} s, "
+                f"{e['programs']} XLA programs, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            for line in e["breakdown"]:
+                print(f"    {line}")
+    ratios = [a / b for a, b in zip(times["Effax"], times["NumPyro"])]
+    print(
+        f"{case}: Effax {np.round(times['Effax'], 2).tolist()} s, NumPyro "
+        f"{np.round(times['NumPyro'], 2).tolist()} s; ratios "
+        f"{np.round(ratios, 2).tolist()}, median {np.median(ratios):.2f}×",
+        flush=True,
+    )
 
 
 def long_run(entry: dict, args: tuple, steps: int, seed: int) -> tuple[float, np.ndarray]:
@@ -262,6 +292,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="cases: small, logistic, vae")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--compile-reps",
+        type=int,
+        default=0,
+        help="only measure the first run's compile, this many times per framework "
+        "(alternating, caches cleared), with a breakdown by program; prints only",
+    )
     args = parser.parse_args()
     steps = 200 if args.quick else args.steps
     info = machine_info()
@@ -273,6 +310,10 @@ def main() -> None:
         "logistic": f"AutoNormal logistic regression {args.n}×{x.shape[1]}",
         "vae": "VAE step (digits, batch 128)",
     }
+    if args.compile_reps:
+        for case in [c for c in cases if args.only is None or c in args.only]:
+            compile_reps(case, data[case], 10, args.compile_reps)
+        return
     results: dict = {}
     for case in [c for c in cases if args.only is None or c in args.only]:
         results[case] = measure_case(case, data[case], 10, steps, args.reps)

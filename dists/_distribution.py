@@ -117,6 +117,7 @@ _CLASS_CONFIG = (
     "has_rsample",
     "is_discrete",
     "has_enumerate_support",
+    "draws_need_key",
     "pytree_data_fields",
     "pytree_aux_fields",
 )
@@ -250,6 +251,9 @@ class Distribution(eqx.Module):
     has_rsample: ClassVar[bool] = False
     is_discrete: ClassVar[bool] = False
     has_enumerate_support: ClassVar[bool] = False
+    # False for a distribution whose ``sample`` ignores its key (``Delta``): a site of it is
+    # drawn with no ``seed`` in force, as in NumPyro (a guide traced without a seed).
+    draws_need_key: ClassVar[bool] = True
     pytree_data_fields: ClassVar[tuple[str, ...]] = ()
 
     # Static, because it decides which checks are traced. Keyword-only with a default, so

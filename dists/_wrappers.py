@@ -38,6 +38,7 @@ class Delta(Distribution):
 
     arg_constraints: ClassVar = {"v": C.dependent, "log_density": C.real}
     has_rsample: ClassVar[bool] = True
+    draws_need_key: ClassVar[bool] = False  # its draw is v: no key needed
 
     v: Array
     log_density: Array
@@ -85,7 +86,7 @@ class Delta(Distribution):
     def support(self) -> C.Constraint:  # type: ignore[override]
         return C.independent(C.real, self._event_dim)
 
-    def sample(self, key: PRNGKeyArray, sample_shape: Shape = ()) -> Array:
+    def sample(self, key: PRNGKeyArray | None, sample_shape: Shape = ()) -> Array:
         return jnp.broadcast_to(self.v, self.shape(sample_shape))
 
     def log_prob(self, value: ArrayLike) -> Array:

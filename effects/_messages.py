@@ -289,7 +289,8 @@ class Sample(AbstractSite):
             mask = ~fill if msg.mask is None else (msg.mask & ~fill)
             return msg.replace(value=value, mask=mask, fill=None)
         if msg.value is None:
-            if msg.key is None:
+            # A distribution that draws without a key (a point mass) needs no seed.
+            if msg.key is None and getattr(msg.fn, "draws_need_key", True):
                 raise ValueError(
                     f"Sample site '{msg.name}' needs a PRNG key but no `seed` handler is in "
                     "force. Fix: run the model under a seed, e.g. "

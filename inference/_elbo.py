@@ -17,6 +17,12 @@ is ``grad log q(z) * cost``. ``Trace_ELBO`` uses the whole ELBO as the cost;
 ``TraceGraph_ELBO`` uses only the terms in the site's own plate slices and a leave-one-out
 baseline across particles (see its docstring).
 
+``loss(rng_key, param_map, ...)`` gives a param site missing from ``param_map`` its initial
+value, the one ``SVI.init(rng_key, ...)`` would give it (:func:`initial_params`), as
+NumPyro's loss does (its unmatched params fall back to their initialisers): so
+``loss(key, {}, model, AutoDelta(model, init_loc_fn=...), *args)`` is the loss at the
+guide's initial point.
+
 ``TraceEnum_ELBO`` runs the model under ``Enum >> factors()`` as well: the model's sites
 marked for enumeration that the guide does not sample are summed out exactly by the
 contraction that ``potential_energy`` uses (``inference.contract_factors``, with scan
@@ -161,6 +167,62 @@ def get_traces(
     return model_tr, guide_tr
 
 
+def initial_params(
+    rng_key: PRNGKeyArray,
+    model: Callable,
+    guide: Callable,
+    args: tuple,
+    kwargs: Mapping[str, Any],
+    check: Callable[[Any, Any], None] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(values, constraints)`` of every param site at its initial value: what
+    ``SVI.init(rng_key, *args, **kwargs)`` starts from (constrained values).
+
+    The guide runs under ``seed`` with no param values given (so an autoguide guides every
+    site), then the model with the guide's draws replayed; a param's ``init_fn`` gets its
+    site's key from ``seed``. The guide's params come first; a name in both keeps the
+    guide's. ``check(model_trace, guide_trace)`` is called on the two runs when given.
+    """
+    k_init, _ = jax.random.split(rng_key)  # SVI.init's split: the other half is its state's
+    k_guide, k_model = jax.random.split(k_init)
+    _, (_, guide_tr) = run(guide, seed(k_guide) >> trace())(*args, **kwargs)
+    pipe = Replay(guide_tr) >> seed(k_model) >> trace()
+    _, (_, _, model_tr) = run(model, pipe)(*args, **kwargs)
+    if check is not None:
+        check(model_tr, guide_tr)
+    values: dict[str, Any] = {}
+    constraints: dict[str, Any] = {}
+    for tr in (guide_tr, model_tr):
+        for name, site in tr.items():
+            if isinstance(site, Param) and name not in values:
+                values[name] = site.value
+                constraints[name] = site.constraint
+    return values, constraints
+
+
+def _with_initial_params(
+    rng_key: PRNGKeyArray,
+    param_map: Mapping[str, Any],
+    model: Callable,
+    guide: Callable,
+    args: tuple,
+    kwargs: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``param_map`` with every param site it lacks at its initial value
+    (:func:`initial_params`). Which sites exist is read from an abstract run
+    (``jax.eval_shape``: no FLOPs), so a complete map costs no extra model run."""
+    given = dict(param_map)
+
+    def names():
+        return initial_params(rng_key, model, guide, args, kwargs)[0]
+
+    # An empty map lacks every param there is: no need to look first.
+    if given and all(n in given for n in jax.eval_shape(names)):
+        return given
+    values, _ = initial_params(rng_key, model, guide, args, kwargs)
+    return {**{n: v for n, v in values.items() if n not in given}, **given}
+
+
 def _log_density(tr: Trace) -> Array:
     total = jnp.zeros(())
     for site in tr.sites:
@@ -192,10 +254,14 @@ class ELBO(eqx.Module):
     """Abstract base of the variational objectives.
 
     ``loss(rng_key, param_map, model, guide, *args, **kwargs)`` is minus the ELBO estimate
-    (NumPyro's signature); ``param_map`` holds the constrained values of the param sites.
-    Subclasses give ``particle(key, params, model, guide, args, kwargs)``, one particle's
-    ``(elbo, surrogate)``, the surrogate being zero in value (its gradient is the
-    score-function part).
+    (NumPyro's signature); ``param_map`` holds the constrained values of the param sites,
+    and a param site it lacks takes the initial value that ``SVI.init(rng_key, *args,
+    **kwargs)`` would give it (:func:`initial_params`; deterministic in ``rng_key``), as in
+    NumPyro. ``estimate(rng_key, params, model, guide, args, kwargs)`` is the same with
+    every param given (what ``SVI`` differentiates). Subclasses give ``particle(key,
+    params, model, guide, args, kwargs)``, one particle's ``(elbo, surrogate)``, the
+    surrogate being zero in value (its gradient is the score-function part), and may
+    override ``estimate``.
     """
 
     num_particles: int = eqx.field(static=True, default=1, converter=_check_particles)
@@ -216,6 +282,10 @@ class ELBO(eqx.Module):
         def one(k):
             return self.particle(k, params, model, guide, args, kwargs)
 
+        if self.num_particles == 1:
+            # One particle needs no batching: the same key and the same arithmetic, with a
+            # smaller program to trace and compile than a vmap over a batch of one.
+            return jax.tree.map(lambda x: jnp.expand_dims(x, 0), one(keys[0]))
         if self.vectorize_particles:
             return jax.vmap(one)(keys)
         return jax.lax.map(one, keys)
@@ -229,7 +299,12 @@ class ELBO(eqx.Module):
         *args: Any,
         **kwargs: Any,
     ) -> Array:
-        elbo, sur = self.particles(rng_key, param_map, model, guide, args, kwargs)
+        params = _with_initial_params(rng_key, param_map, model, guide, args, kwargs)
+        return self.estimate(rng_key, params, model, guide, args, kwargs)
+
+    def estimate(self, rng_key, params, model, guide, args, kwargs) -> Array:
+        """Minus the ELBO estimate, every param site given in ``params``."""
+        elbo, sur = self.particles(rng_key, params, model, guide, args, kwargs)
         return -(jnp.mean(elbo) + jnp.mean(sur))
 
 
@@ -362,8 +437,8 @@ class RenyiELBO(ELBO):
         log_w = _log_density(model_tr) - _log_density(guide_tr)
         return log_w, jnp.zeros((), log_w.dtype)
 
-    def loss(self, rng_key, param_map, model, guide, *args, **kwargs):
-        log_w, _ = self.particles(rng_key, param_map, model, guide, args, kwargs)
+    def estimate(self, rng_key, params, model, guide, args, kwargs):
+        log_w, _ = self.particles(rng_key, params, model, guide, args, kwargs)
         n = log_w.shape[0]
         scaled = (1.0 - self.alpha) * log_w
         bound = (jax.nn.logsumexp(scaled) - jnp.log(jnp.asarray(n, log_w.dtype))) / (
@@ -432,8 +507,8 @@ class TraceGraph_ELBO(ELBO):
             out[z.name] = (lp_z, jax.lax.stop_gradient(cost))
         return elbo, out
 
-    def loss(self, rng_key, param_map, model, guide, *args, **kwargs):
-        elbo, sites = self.particles(rng_key, param_map, model, guide, args, kwargs)
+    def estimate(self, rng_key, params, model, guide, args, kwargs):
+        elbo, sites = self.particles(rng_key, params, model, guide, args, kwargs)
         n = self.num_particles
         sur = jnp.zeros((), elbo.dtype)
         for lp_z, cost in sites.values():

@@ -27,10 +27,8 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, PRNGKeyArray
 
 from dists import biject_to
-from effects import Param, run
-from handlers import replay, seed, trace
 
-from ._elbo import ELBO, ParamValues
+from ._elbo import ELBO, ParamValues, initial_params
 from ._jit import run_once_jit
 from ._model_args import ModelArgs
 
@@ -94,22 +92,16 @@ def _kwargs(program: _Program, margs: ModelArgs) -> tuple[tuple, dict]:
 
 
 def _init(program: _Program, key: PRNGKeyArray, margs: ModelArgs) -> SVIState:
-    k_init, k_state = jax.random.split(key)
-    k_guide, k_model = jax.random.split(k_init)
+    _, k_state = jax.random.split(key)  # initial_params takes the other half
     args, kwargs = _kwargs(program, margs)
-    _, (_, guide_tr) = run(program.guide, seed(k_guide) >> trace())(*args, **kwargs)
-    pipe = replay(trace=guide_tr) >> seed(k_model) >> trace()
-    _, (_, _, model_tr) = run(program.model, pipe)(*args, **kwargs)
-    program.loss.check_traces(model_tr, guide_tr)  # a bad guide fails here, not later
-    params: dict[str, Any] = {}
-    constraints: dict[str, Any] = {}
-    for tr in (guide_tr, model_tr):
-        for name, site in tr.items():
-            if not isinstance(site, Param) or name in params:
-                continue
-            c = site.constraint
-            params[name] = site.value if c is None else biject_to(c).inv(site.value)
-            constraints[name] = c
+    # A bad guide fails here (check_traces), not later.
+    values, constraints = initial_params(
+        key, program.model, program.guide, args, kwargs, program.loss.check_traces
+    )
+    params = {
+        name: v if constraints[name] is None else biject_to(constraints[name]).inv(v)
+        for name, v in values.items()
+    }
     if not params:
         raise ValueError(
             "SVI.init: neither the guide nor the model has a param site, so there is "
@@ -132,7 +124,7 @@ def _step(program: _Program, state: SVIState, margs: ModelArgs) -> tuple[SVIStat
 
     def loss_fn(u):
         p = constrain_params(u, state.constraints)
-        return program.loss.loss(sub, p, program.model, program.guide, *args, **kwargs)
+        return program.loss.estimate(sub, p, program.model, program.guide, args, kwargs)
 
     loss, grads = jax.value_and_grad(loss_fn)(state.params)
     with _optax_promotion():
@@ -353,7 +345,7 @@ class SVI:
 def _evaluate(program: _Program, state: SVIState, margs: ModelArgs) -> Array:
     args, kwargs = _kwargs(program, margs)
     p = constrain_params(state.params, state.constraints)
-    return program.loss.loss(state.rng_key, p, program.model, program.guide, *args, **kwargs)
+    return program.loss.estimate(state.rng_key, p, program.model, program.guide, args, kwargs)
 
 
 _evaluate_jit = eqx.filter_jit(_evaluate)

@@ -64,8 +64,15 @@ FROM_MODULES = {
     "numpyro.distributions.transforms": "dists.transforms",
     "numpyro.handlers": "handlers",
 }
-# `from numpyro.util import enable_x64` and friends live in effects.
-FROM_NAMES = {("numpyro.util", "enable_x64"): "effects"}
+# `from numpyro.util import enable_x64` and friends live in effects; the enumeration
+# names that NumPyro keeps in `numpyro.contrib.funsor` live in handlers and inference.
+FROM_NAMES = {
+    ("numpyro.util", "enable_x64"): "effects",
+    ("numpyro.contrib.funsor", "config_enumerate"): "handlers",
+    ("numpyro.contrib.funsor", "enum"): "handlers",
+    ("numpyro.contrib.funsor", "markov"): "handlers",
+    ("numpyro.contrib.funsor", "infer_discrete"): "inference",
+}
 
 
 def effax_line(line: str) -> str:
@@ -75,11 +82,14 @@ def effax_line(line: str) -> str:
     if stripped in IMPORTS:
         return indent + IMPORTS[stripped]
     m = re.fullmatch(r"from (numpyro[\w.]*) import (.+)", stripped)
-    if m and m.group(1) in FROM_MODULES:
-        names = [n.strip() for n in m.group(2).strip("()").split(",") if n.strip()]
+    names = [n.strip() for n in m.group(2).strip("()").split(",") if n.strip()] if m else []
+    modules = [
+        FROM_NAMES.get((m.group(1), n.split(" as ")[0]), FROM_MODULES.get(m.group(1)))
+        for n in names
+    ]
+    if m and all(modules):
         targets: dict[str, list[str]] = {}
-        for n in names:
-            module = FROM_NAMES.get((m.group(1), n.split(" as ")[0]), FROM_MODULES[m.group(1)])
+        for n, module in zip(names, modules):
             targets.setdefault(module, []).append(n)
         # One line out per line in, so that line numbers in tracebacks stay the example's.
         return indent + "; ".join(

@@ -31,7 +31,7 @@ def test_only_import_lines_are_rewritten():
         assert changed and all(_port.is_numpyro_import(a) for a in changed), name
         assert not any("numpyro" in b and "as numpyro" not in b for b in mapped if b in changed)
     with pytest.raises(ValueError, match="no Effax spelling"):
-        _port.effax_source("from numpyro.contrib.funsor import enum\n")
+        _port.effax_source("from numpyro.contrib.funsor import log_density\n")
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,8 @@
 They live in ``svi_models/`` (not ``models/``, whose ports are compared draw by draw with
 NumPyro's long MCMC runs). Each is checked against an answer that does not come from
 Effax: the exact conjugate posterior (``svi_intro``), the posterior mode found by SciPy
-and NumPyro's NUTS posterior (``zero_inflated_poisson_svi``).
+and NumPyro's NUTS posterior (``zero_inflated_poisson_svi``), SciPy's densities, optimiser
+and Bayes' rule (``gmm``).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import functools
 import types
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import optimize
-from scipy.special import expit, gammaln
+from scipy import optimize, stats
+from scipy.special import expit, gammaln, logsumexp
 
 from . import _port
 
@@ -100,3 +102,76 @@ def test_zero_inflated_poisson_diagonal_normal_is_near_numpyro_nuts():
         assert np.all(np.abs(np.asarray(out["diag_median"][site]) - mean) < 0.5 * sd), site
     y_test = np.asarray(out["Y_test"])
     assert y_test.shape == (1000, 5) and np.all(y_test >= 0)
+
+
+def _gmm_neg_log_joint(x, w, s, locs):
+    """Minus the GMM tutorial's log joint with the assignments summed out (SciPy)."""
+    w, locs = np.asarray(w, np.float64), np.asarray(locs, np.float64)
+    mix = logsumexp(np.log(w) + stats.norm(locs, s).logpdf(np.asarray(x)[:, None]), axis=1)
+    prior = (
+        stats.dirichlet([0.5, 0.5]).logpdf(w)
+        + stats.lognorm(s=2.0).logpdf(s)
+        + stats.norm(0, 10).logpdf(locs).sum()
+    )
+    return -(prior + mix.sum())
+
+
+def _gmm_responsibilities(x, w, s, locs):
+    lw = np.log(np.asarray(w)) + stats.norm(np.asarray(locs), s).logpdf(np.asarray(x)[:, None])
+    return np.exp(lw - logsumexp(lw, axis=1, keepdims=True))
+
+
+def test_gmm_tutorial_map_and_assignments():
+    # NumPyro's GMM tutorial with 4 random starts (it uses 100) and its NUTS cell skipped
+    # (num_samples=0; NUTS on this model is stuck in one of the two label modes, as the
+    # tutorial says, so a short run has no honest check). Oracles: SciPy densities for
+    # the starts' losses, SciPy's optimiser for the MAP, and Bayes' rule at the MAP for
+    # the assignments.
+    from jax import random
+
+    module = load("gmm")
+    out = module.run(num_seeds=4, num_steps=200, num_samples=0)
+    x = np.asarray(module.data)
+    # The starts: locs drawn from the data by the tutorial's own jax.random call; each
+    # start's loss is minus its log joint (AutoDelta's point masses have density 0).
+    starts = [
+        np.asarray(module.data[random.categorical(random.key(s), jnp.ones(5) / 5, shape=(2,))])
+        for s in range(4)
+    ]
+    scale0 = float(np.sqrt(x.var() / 2))
+    losses = [_gmm_neg_log_joint(x, [0.5, 0.5], scale0, locs) for locs in starts]
+    np.testing.assert_allclose(float(out["initial_loss"]), min(losses), rtol=1e-10)
+    np.testing.assert_allclose(losses[out["seed"]], min(losses), rtol=1e-10)
+    # The tutorial's reported best start (of 100, float32): initial_loss = 25.149845.
+    np.testing.assert_allclose(min(losses), 25.149845, rtol=1e-6)
+
+    def objective(u):  # unconstrained: logit of weights[0], log scale, locs
+        w0 = 1 / (1 + np.exp(-u[0]))
+        return _gmm_neg_log_joint(x, [w0, 1 - w0], np.exp(u[1]), u[2:])
+
+    best = starts[out["seed"]]
+    res = optimize.minimize(objective, np.r_[0.0, np.log(scale0), best], method="BFGS")
+    w0, scale, locs = 1 / (1 + np.exp(-res.x[0])), np.exp(res.x[1]), res.x[2:]
+    fit = out["map"]
+    # 200 Adam steps at 0.1 from that start reach the mode to about 1e-4 here; the
+    # tutorial's float32 run printed weights [0.375 0.625], locs [0.499 10.985], scale 0.651.
+    np.testing.assert_allclose(fit["weights_auto_loc"], [w0, 1 - w0], atol=1e-3)
+    np.testing.assert_allclose(fit["locs_auto_loc"], locs, atol=1e-3)
+    np.testing.assert_allclose(fit["scale_auto_loc"], scale, atol=1e-3)
+    # The weights' MAP in closed form: (2 + 0.5 - 1) / (5 + 1 - 2) and (3 + 0.5 - 1) / 4.
+    np.testing.assert_allclose(sorted([w0, 1 - w0]), [0.375, 0.625], atol=1e-6)
+    np.testing.assert_allclose(float(out["losses"][-1]), res.fun, atol=1e-4)
+    assert all(len(v) == 200 for v in out["gradient_norms"].values())
+    # infer_discrete at temperature 0: each point's most probable component at the fit.
+    params = (fit["weights_auto_loc"], float(fit["scale_auto_loc"]), fit["locs_auto_loc"])
+    a = np.asarray(out["assignment"])
+    np.testing.assert_array_equal(a, np.argmax(_gmm_responsibilities(x, *params), axis=1))
+    assert a[0] == a[1] != a[2] == a[3] == a[4]  # the tutorial's [0 0 1 1 1], up to labels
+    r = _gmm_responsibilities(out["new_data"], *params)
+    np.testing.assert_array_equal(out["new_assignment"], np.argmax(r, axis=1))
+    # At temperature 1 near the boundary: draws from the posterior assignment
+    # probabilities, so their sum is within 4 sd of the sum of the probabilities.
+    p1 = _gmm_responsibilities(out["boundary_data"], *params)[:, 1]
+    drawn = np.asarray(out["boundary_assignment"])
+    assert set(np.unique(drawn)) <= {0, 1} and 0 < p1.min() < p1.max() < 1
+    assert abs(drawn.sum() - p1.sum()) < 4 * np.sqrt(np.sum(p1 * (1 - p1)))

@@ -209,3 +209,38 @@ def test_get_traces_replays_the_guide_into_the_model():
     )
     assert float(model_tr["mu"].value) == float(guide_tr["mu"].value)
     assert float(guide_tr["m"].value) == 0.2
+
+
+def test_one_particle_is_a_batch_of_one():
+    # With num_particles=1 the particle runs unbatched (a smaller program); it uses the
+    # same key as a vmap over jax.random.split(key, 1), so the loss and its gradient are
+    # those of that batch of one (a score-function site included).
+    y = jnp.array([1.5, -2.2, 0.3])
+    params = {"p": jnp.array([0.2, 0.6, 0.5])}
+    for elbo in (Trace_ELBO(), TraceGraph_ELBO()):
+
+        def batched(p, key, elbo=elbo):
+            keys = jax.random.split(key, 1)
+            out = jax.vmap(lambda k: elbo.particle(k, p, mixture_model, mixture_guide, (y,), {}))(
+                keys
+            )
+            return out
+
+        key = jax.random.key(3)
+        ours = elbo.particles(key, params, mixture_model, mixture_guide, (y,), {})
+        theirs = batched(params, key)
+        for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(theirs)):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+    def ours_loss(p):
+        return Trace_ELBO().loss(jax.random.key(3), {"p": p}, mixture_model, mixture_guide, y)
+
+    def batched_loss(p):
+        elbo, sur = jax.vmap(
+            lambda k: Trace_ELBO().particle(k, {"p": p}, mixture_model, mixture_guide, (y,), {})
+        )(jax.random.split(jax.random.key(3), 1))
+        return -(jnp.mean(elbo) + jnp.mean(sur))
+
+    np.testing.assert_allclose(
+        jax.grad(ours_loss)(params["p"]), jax.grad(batched_loss)(params["p"]), rtol=1e-12
+    )
