@@ -176,31 +176,43 @@ def _steady_plan(f, init, xs, n) -> bool:
 
 
 def _scan_steady(f, init, xs, length):
-    """An effect-aware scan run as its first step, then all later steps at once (``vmap``
-    over time), when :func:`_steady_plan` allows it; otherwise ``None``. The same values
-    and handler states as :func:`_scan_default` (forwards only)."""
+    """An effect-aware scan run with all its steps at once (``vmap`` over time), when
+    :func:`_steady_plan` allows it; otherwise ``None``. The same values and handler states
+    as :func:`_scan_default` (forwards only).
+
+    The carry into the first step is ``init``; into every later step it is the first
+    step's carry out (the plan guarantees it is the same at every step). The steps run as
+    one ``vmap`` over time with that carry stacked (``init``, then copies of it), so the
+    body is traced, and compiled, once; the first step is also run on its own, for its
+    carry out only (the rest of that run is unused, and dropped when compiled)."""
     n = length if length is not None else jax.tree.leaves(xs)[0].shape[0]
     if n < 2 or not _steady_plan(f, init, xs, n):
         return None
     body_of, states, carried0 = _Body.of_frame()
     x0 = None if xs is None else jax.tree.map(lambda a: a[0], xs)
-    rest = None if xs is None else jax.tree.map(lambda a: a[1:], xs)
-    (c1, y0), carried, fresh0 = body_of.run(carried0, (ScanStep(jnp.asarray(0), n),), f, init, x0)
+    t0 = jnp.asarray(0)
+    (c1, _), _, _ = body_of.run(carried0, (ScanStep(t0, n),), f, init, x0)
 
-    def later(t, x):
-        (_, y), _, fresh = body_of.run(carried, (ScanStep(t, n),), f, c1, x)
+    def stack(first, later):
+        later = jnp.asarray(later)
+        first = jnp.asarray(first).astype(later.dtype)
+        if first.shape != later.shape:
+            return None
+        return jnp.concatenate([first[None], jnp.broadcast_to(later, (n - 1,) + later.shape)])
+
+    carries = jax.tree.map(stack, init, c1)
+    if any(c is None for c in jax.tree.leaves(carries, is_leaf=lambda c: c is None)):
+        return None
+
+    def step(t, x, c):
+        # The plan guarantees that the carried states come out as they went in.
+        (_, y), _, fresh = body_of.run(carried0, (ScanStep(t, n),), f, c, x)
         return y, fresh
 
-    ts = jnp.arange(1, n, dtype=jnp.result_type(jnp.asarray(0)))
-    ys, fresh = jax.vmap(later)(ts, rest)
-
-    def cat(a, b):
-        a = jnp.asarray(a)
-        return jnp.concatenate([a[None].astype(b.dtype), b], axis=0)
-
-    ys = jax.tree.map(cat, (y0, fresh0), (ys, fresh))
-    _frame.update(body_of.join(states, carried, ys[1]))
-    return c1, ys[0]
+    ts = jnp.arange(n, dtype=jnp.result_type(t0))
+    ys, fresh = jax.vmap(step)(ts, xs, carries)
+    _frame.update(body_of.join(states, carried0, fresh))
+    return c1, ys
 
 
 def _cond_default(pred, true_fun, false_fun, operands):
