@@ -181,10 +181,13 @@ def _scan_steady(f, init, xs, length):
     as :func:`_scan_default` (forwards only).
 
     The carry into the first step is ``init``; into every later step it is the first
-    step's carry out (the plan guarantees it is the same at every step). The steps run as
-    one ``vmap`` over time with that carry stacked (``init``, then copies of it), so the
-    body is traced, and compiled, once; the first step is also run on its own, for its
-    carry out only (the rest of that run is unused, and dropped when compiled)."""
+    step's carry out, ``c1`` (the plan guarantees it is the same at every step). The body
+    is traced, and compiled, once: ``vmap`` over time with the carry unbatched, inside a
+    ``vmap`` over the two carries (``init``, ``c1``); the first step's outputs are taken
+    from the first and the later steps' from the second. What does not depend on the carry
+    (the observations' factors, say) is computed once, and what does depend on it but not
+    on the step (a transition table) once per carry, not once per step. ``c1`` comes from a
+    run of the first step alone, whose other outputs are unused (dropped when compiled)."""
     n = length if length is not None else jax.tree.leaves(xs)[0].shape[0]
     if n < 2 or not _steady_plan(f, init, xs, n):
         return None
@@ -193,14 +196,12 @@ def _scan_steady(f, init, xs, length):
     t0 = jnp.asarray(0)
     (c1, _), _, _ = body_of.run(carried0, (ScanStep(t0, n),), f, init, x0)
 
-    def stack(first, later):
+    def pair(first, later):
         later = jnp.asarray(later)
         first = jnp.asarray(first).astype(later.dtype)
-        if first.shape != later.shape:
-            return None
-        return jnp.concatenate([first[None], jnp.broadcast_to(later, (n - 1,) + later.shape)])
+        return jnp.stack([first, later]) if first.shape == later.shape else None
 
-    carries = jax.tree.map(stack, init, c1)
+    carries = jax.tree.map(pair, init, c1)
     if any(c is None for c in jax.tree.leaves(carries, is_leaf=lambda c: c is None)):
         return None
 
@@ -210,7 +211,8 @@ def _scan_steady(f, init, xs, length):
         return y, fresh
 
     ts = jnp.arange(n, dtype=jnp.result_type(t0))
-    ys, fresh = jax.vmap(step)(ts, xs, carries)
+    both = jax.vmap(lambda c: jax.vmap(step, in_axes=(0, 0, None))(ts, xs, c))(carries)
+    ys, fresh = jax.tree.map(lambda a: jnp.concatenate([a[0, :1], a[1, 1:]]), both)
     _frame.update(body_of.join(states, carried0, fresh))
     return c1, ys
 
