@@ -194,7 +194,7 @@ def _scan_steady(f, init, xs, length):
     body_of, states, carried0 = _Body.of_frame()
     x0 = None if xs is None else jax.tree.map(lambda a: a[0], xs)
     t0 = jnp.asarray(0)
-    (c1, _), _, _ = body_of.run(carried0, (ScanStep(t0, n),), f, init, x0)
+    (c1, _), carried, _ = body_of.run(carried0, (ScanStep(t0, n),), f, init, x0)
 
     def pair(first, later):
         later = jnp.asarray(later)
@@ -206,14 +206,16 @@ def _scan_steady(f, init, xs, length):
         return None
 
     def step(t, x, c):
-        # The plan guarantees that the carried states come out as they went in.
-        (_, y), _, fresh = body_of.run(carried0, (ScanStep(t, n),), f, c, x)
+        # The plan guarantees that the carried states' values come out as they went in
+        # (``carried`` holds the same values as ``carried0``, with any static part as the
+        # body leaves it).
+        (_, y), _, fresh = body_of.run(carried, (ScanStep(t, n),), f, c, x)
         return y, fresh
 
     ts = jnp.arange(n, dtype=jnp.result_type(t0))
     both = jax.vmap(lambda c: jax.vmap(step, in_axes=(0, 0, None))(ts, xs, c))(carries)
     ys, fresh = jax.tree.map(lambda a: jnp.concatenate([a[0, :1], a[1, 1:]]), both)
-    _frame.update(body_of.join(states, carried0, fresh))
+    _frame.update(body_of.join(states, carried, fresh))
     return c1, ys
 
 
