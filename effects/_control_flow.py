@@ -24,7 +24,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax import lax
-from jax.extend.core import Var
+from jax.extend.core import Var, jaxpr_as_fun
 
 from . import _frame
 from ._handler import Handler
@@ -126,12 +126,12 @@ def _scan_default(f, init, xs, length, reverse, unroll):
     return c_final, ys
 
 
-def _depends(closed: Any, n_in: int) -> list[bool]:
-    """For each output of ``closed`` (a ``ClosedJaxpr``), whether it may depend on its
-    first ``n_in`` inputs (conservatively: an equation with any such input taints all its
-    outputs). Its constants (values closed over from outside) are not inputs."""
+def _depends(closed: Any, inputs: Any) -> list[bool]:
+    """For each output of ``closed`` (a ``ClosedJaxpr``), whether it may depend on the
+    inputs at positions ``inputs`` (conservatively: an equation with any such input taints
+    all its outputs). Its constants (values closed over from outside) are not inputs."""
     jaxpr = closed.jaxpr
-    tainted = set(jaxpr.invars[:n_in])
+    tainted = {jaxpr.invars[i] for i in inputs}
 
     def hit(v: Any) -> bool:
         return isinstance(v, Var) and v in tainted
@@ -142,65 +142,79 @@ def _depends(closed: Any, n_in: int) -> list[bool]:
     return [hit(v) for v in jaxpr.outvars]
 
 
-def _steady_plan(f, init, xs, n) -> bool:
-    """Whether every step of an effect-aware scan can run at once (vmapped over time):
+def _steady_plan(closed: Any, n_state: int, n_carry: int, n_in: int) -> bool:
+    """Whether every step of an effect-aware scan can run at once (vmapped over time),
+    from the jaxpr ``closed`` of one step, ``(carried states, carry, x, t) -> (carry,
+    carried states, ...)`` (``n_state``, ``n_carry``, ``n_in``: the numbers of leaves):
     each leaf of the carry that comes out of the body depends on none of its inputs (the
     carry, the step's slice of ``xs``, the step number, the handlers' states) or is the
     same leaf passed through unchanged, and the handlers that carry their states through
-    the loop leave them as they came in. Then the carry into
-    every step after the first is one and the same value, and the steps do not depend on
-    each other. Decided on the body's jaxpr (a trace, no FLOPs)."""
-    body_of, _, carried0 = _Body.of_frame()
-    x0 = None if xs is None else jax.tree.map(lambda a: a[0], xs)
-
-    def one(carried, c, x, t):
-        (c2, _), new, _ = body_of.run(carried, (ScanStep(t, n),), f, c, x)
-        return c2, new
-
-    args = (carried0, init, x0, jnp.asarray(0))
-    closed = jax.make_jaxpr(one)(*args)
-    n_in = len(jax.tree.leaves(args))
-    n_carry = len(jax.tree.leaves(jax.eval_shape(lambda: init)))
-    n_state = len(jax.tree.leaves(carried0))
-    if len(closed.jaxpr.invars) != n_in or len(closed.jaxpr.outvars) != n_carry + n_state:
-        return False
+    the loop leave them as they came in. Then the carry into every step after the first
+    is one and the same value, and the steps do not depend on each other."""
     ins, outs = closed.jaxpr.invars, closed.jaxpr.outvars
+    if len(ins) != n_in or len(outs) < n_carry + n_state:
+        return False
     carry_in, carry_out = ins[n_state : n_state + n_carry], outs[:n_carry]
     # Each leaf of the carry is computed afresh from none of the inputs, or passed
     # through unchanged (then it holds its initial value at every step).
-    fresh = _depends(closed, n_in)[:n_carry]
+    fresh = _depends(closed, range(n_in))[:n_carry]
     if any(d and a is not b for d, a, b in zip(fresh, carry_in, carry_out)):
         return False
     # The carried states must come out as the very inputs that went in.
-    return all(a is b for a, b in zip(ins[:n_state], outs[n_carry:]))
+    return all(a is b for a, b in zip(ins[:n_state], outs[n_carry : n_carry + n_state]))
 
 
 def _scan_steady(f, init, xs, length):
-    """An effect-aware scan run as its first step, then all later steps at once (``vmap``
-    over time), when :func:`_steady_plan` allows it; otherwise ``None``. The same values
-    and handler states as :func:`_scan_default` (forwards only)."""
+    """An effect-aware scan run with all its steps at once (``vmap`` over time), when
+    :func:`_steady_plan` allows it; otherwise ``None``. The same values and handler states
+    as :func:`_scan_default` (forwards only).
+
+    The body is traced once, to a jaxpr of one step (which also decides the plan), and
+    that jaxpr is evaluated twice: at the first step, with the initial carry, and at
+    every step, ``vmap``-ed over time, with the steady carry (the first step's carry out,
+    the same at every later step). Of the first evaluation only the carry and the outputs
+    that depend on the carry are used (the rest is dropped when compiled); the others
+    come from the second. So what does not depend on the carry (the observations'
+    factors, say) is computed once for all steps, and what depends on it but not on the
+    step (a transition table) once per carry, not once per step."""
     n = length if length is not None else jax.tree.leaves(xs)[0].shape[0]
-    if n < 2 or not _steady_plan(f, init, xs, n):
+    if n < 2:
         return None
     body_of, states, carried0 = _Body.of_frame()
     x0 = None if xs is None else jax.tree.map(lambda a: a[0], xs)
-    rest = None if xs is None else jax.tree.map(lambda a: a[1:], xs)
-    (c1, y0), carried, fresh0 = body_of.run(carried0, (ScanStep(jnp.asarray(0), n),), f, init, x0)
 
-    def later(t, x):
-        (_, y), _, fresh = body_of.run(carried, (ScanStep(t, n),), f, c1, x)
-        return y, fresh
+    def step(carried, c, x, t):
+        (c2, y), new, fresh = body_of.run(carried, (ScanStep(t, n),), f, c, x)
+        return c2, new, (y, fresh)
 
-    ts = jnp.arange(1, n, dtype=jnp.result_type(jnp.asarray(0)))
-    ys, fresh = jax.vmap(later)(ts, rest)
+    args = (carried0, init, x0, jnp.asarray(0))
+    closed, shapes = jax.make_jaxpr(step, return_shape=True)(*args)
+    flat_args = jax.tree.leaves(args)
+    n_state, n_carry = len(jax.tree.leaves(carried0)), len(jax.tree.leaves(init))
+    if not _steady_plan(closed, n_state, n_carry, len(flat_args)):
+        return None
+    evaluate = jaxpr_as_fun(closed)
+    treedef = jax.tree.structure(shapes)
+    first = evaluate(*flat_args)
+    c1, carried, _ = jax.tree.unflatten(treedef, first)
 
-    def cat(a, b):
-        a = jnp.asarray(a)
-        return jnp.concatenate([a[None].astype(b.dtype), b], axis=0)
+    def every(t, x):
+        return evaluate(*jax.tree.leaves((carried0, c1, x, t)))
 
-    ys = jax.tree.map(cat, (y0, fresh0), (ys, fresh))
-    _frame.update(body_of.join(states, carried, ys[1]))
-    return c1, ys[0]
+    ts = jnp.arange(n, dtype=jnp.result_type(args[3]))
+    steady = jax.vmap(every)(ts, xs)
+    # The outputs (after the carry and the states) that depend on the carry take their
+    # first step from the first evaluation.
+    carry_idx = range(n_state, n_state + n_carry)
+    uses_carry = _depends(closed, carry_idx)
+    out = [
+        jnp.concatenate([jnp.asarray(a)[None].astype(b.dtype), b[1:]]) if d else b
+        for a, b, d in zip(first, steady, uses_carry)
+    ]
+    out = out[n_carry + n_state :]
+    ys, fresh = jax.tree.unflatten(jax.tree.structure(shapes[2]), out)
+    _frame.update(body_of.join(states, carried, fresh))
+    return c1, ys
 
 
 def _cond_default(pred, true_fun, false_fun, operands):

@@ -158,9 +158,9 @@ def enum_scan(handler: Any, msg: Any, state: Any) -> tuple[Any, Any]:
     step's inputs, or passed through unchanged: an HMM whose carry is the enumerated
     state, which under enumeration is the support laid along the ``_PREV_`` dim), every
     step after the first sees the same carry, so the steps do not depend on each other:
-    they run at once, ``vmap``-ed over time (``effects._control_flow._scan_steady``), and
-    only the contraction of the chain loops over time. Otherwise the body runs step by
-    step in a ``lax.scan``. Both give the same factors.
+    they run at once, ``vmap``-ed over time (``effects._control_flow._scan_steady``,
+    which traces the body once), and only the contraction of the chain loops over time.
+    Otherwise the body runs step by step in a ``lax.scan``. Both give the same factors.
     """
     from effects import _frame
     from effects._control_flow import ScanStep, _Body, _scan_default, _scan_steady
