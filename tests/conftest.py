@@ -10,15 +10,24 @@
   runs, since that is how its authors wrote it.
 * Public functions of the library are checked at run time with beartype through the
   jaxtyping import hook, installed before any library module is imported.
-* Compiled programs are dropped after each test module (``jax.clear_caches``). Each
-  module compiles its own models, and a worker that kept every program of the suite grew
-  past 10 GiB, so two workers could exhaust a 24 GiB CI machine and abort in XLA.
+* Compiled programs are dropped from memory after each test module
+  (``jax.clear_caches``). Each module compiles its own models, and a worker that kept
+  every program of the suite grew past 10 GiB, so two workers could exhaust a 24 GiB CI
+  machine and abort in XLA.
+* They are kept on disk instead, for this run only: JAX's persistent compilation cache, in
+  a temporary directory that the xdist workers share and that the run removes at its end.
+  Its key is the program's text, not the Python function that traced it, so the many tests
+  that build the same program from their own closures (eight schools' NUTS loop, the laws'
+  generated models, eager operations after each module's ``clear_caches``) compile it once
+  between them. Nothing persists between runs.
 * Hypothesis profiles: ``quick`` (default, for CI) and ``thorough``
   (``EFFAX_HYPOTHESIS_PROFILE=thorough``).
 """
 
 import gc
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 
@@ -35,6 +44,22 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+# The controller (or a run without xdist) makes the directory; the workers it starts
+# inherit the variable and share it.
+_CACHE_VAR = "EFFAX_TEST_COMPILATION_CACHE"
+_OWNS_CACHE = _CACHE_VAR not in os.environ
+if _OWNS_CACHE:
+    os.environ[_CACHE_VAR] = tempfile.mkdtemp(prefix="effax-test-xla-")
+jax.config.update("jax_compilation_cache_dir", os.environ[_CACHE_VAR])
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config):
+    if _OWNS_CACHE:
+        shutil.rmtree(os.environ[_CACHE_VAR], ignore_errors=True)
+
 
 settings.register_profile(
     "quick",

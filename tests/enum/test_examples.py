@@ -121,8 +121,8 @@ def test_hmm_nuts_posterior_matches_the_hand_written_forward_model():
     for seed, name in ((11, "model_1"), (12, "model_1_forward")):
         m = MCMC(
             NUTS(ex[name]),
-            num_warmup=300,
-            num_samples=1000,
+            num_warmup=200,
+            num_samples=500,
             num_chains=2,
             chain_method="sequential",
             progress_bar=False,
@@ -130,7 +130,7 @@ def test_hmm_nuts_posterior_matches_the_hand_written_forward_model():
         m.run(jax.random.key(seed), data, lengths, 2)
         out.append(m.get_samples(group_by_chain=True))
     for site in ("probs_x", "probs_y"):
-        a, b = (np.asarray(o[site]).reshape(2, 1000, -1) for o in out)
+        a, b = (np.asarray(o[site]).reshape(2, 500, -1) for o in out)
         for j in range(a.shape[-1]):
             se = [
                 x[..., j].std() / np.sqrt(float(effective_sample_size(x[..., j]))) for x in (a, b)
