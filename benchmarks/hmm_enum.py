@@ -26,9 +26,11 @@ What is measured, for each (K, T):
   associative scan of log-sum-exp matrix products, ``lax.associative_scan``), and, up to
   ``--markov-max-t``, Effax's Python loop under ``markov`` (its compile time grows with
   T);
-* NUTS (unless ``--no-nuts``): 200 warm-up and 200 draws, one chain; the time per
-  leapfrog step is the sampling phase's wall time, less its compile time (JAX's
-  monitoring events), over its leapfrog steps.
+* NUTS (unless ``--no-nuts``): 200 warm-up and 200 draws, one chain (``--nuts-draws``
+  for more); the time per leapfrog step is the sampling phase's wall time, less its
+  compile time (JAX's monitoring events), over its leapfrog steps; ESS/s is the smallest
+  ESS over every scalar of ``probs_x`` and ``locs`` (``inference.effective_sample_size``,
+  NumPyro's estimator, applied to both frameworks' draws) over that net sampling time.
 """
 
 from __future__ import annotations
@@ -217,7 +219,12 @@ def time_grad(pe, u, repeats: int, calls: int) -> tuple[float, float, float]:
     return compile_s, best, float(value)
 
 
-def nuts_per_leapfrog(framework: str, ys, k, clock: CompileClock, n: int = 200) -> float:
+def nuts_per_leapfrog(
+    framework: str, ys, k, clock: CompileClock, n: int = 200
+) -> tuple[float, float]:
+    """(seconds per leapfrog step, min ESS per second) of the sampling phase."""
+    from inference import effective_sample_size
+
     if framework == "Effax":
         mcmc = MCMC(
             NUTS(config_enumerate(effax_model)), num_warmup=n, num_samples=n, progress_bar=False
@@ -236,7 +243,13 @@ def nuts_per_leapfrog(framework: str, ys, k, clock: CompileClock, n: int = 200) 
     jax.block_until_ready(mcmc.get_samples())
     t1 = time.time()
     steps = int(np.sum(np.asarray(mcmc.get_extra_fields()["num_steps"], dtype=np.int64)))
-    return ((t1 - t0) - clock.seconds(t0, t1)) / max(steps, 1)
+    net = (t1 - t0) - clock.seconds(t0, t1)
+    draws = mcmc.get_samples()
+    ess = min(
+        float(np.min(np.asarray(effective_sample_size(np.asarray(draws[site])[None]))))
+        for site in ("probs_x", "locs")
+    )
+    return net / max(steps, 1), ess / net
 
 
 def machine() -> dict[str, str]:
@@ -277,6 +290,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--no-nuts", action="store_true")
+    parser.add_argument("--nuts-draws", type=int, default=200, help="NUTS warm-up and draws")
     parser.add_argument(
         "--markov-max-t", type=int, default=100, help="the Python-loop form up to this T"
     )
@@ -321,9 +335,11 @@ def main(argv=None) -> list[dict]:
             if not args.no_nuts:
                 fws = ["Effax"] + ([] if args.no_numpyro else ["NumPyro"])
                 for fw in fws:
-                    row[f"NUTS {fw}"] = nuts_per_leapfrog(fw, ys, k, clock)
+                    per_step, ess_s = nuts_per_leapfrog(fw, ys, k, clock, args.nuts_draws)
+                    row[f"NUTS {fw}"], row[f"ESS/s {fw}"] = per_step, ess_s
                     print(
-                        f"K={k} T={t} NUTS {fw}: {row[f'NUTS {fw}'] * 1e6:.1f} µs / leapfrog",
+                        f"K={k} T={t} NUTS {fw}: {per_step * 1e6:.1f} µs / leapfrog, "
+                        f"min ESS/s {ess_s:.1f}",
                         flush=True,
                     )
             rows.append(row)
@@ -363,16 +379,20 @@ def write(path, rows, info, argv) -> None:
                 f"{g / hand:.2f}× | {g / best:.2f}× |"
             )
     nuts = [n for n in rows[0] if n.startswith("NUTS")]
+    ess = [n for n in rows[0] if n.startswith("ESS/s")]
     if nuts:
+        heads = [f"{n} (µs / leapfrog)" for n in nuts] + [f"{n} (min ESS)" for n in ess]
+        ratio = len(ess) == 2
         lines += [
             "",
-            "| K | T | " + " | ".join(f"{n} (µs / leapfrog)" for n in nuts) + " |",
-            "|---|---|" + "---|" * len(nuts),
+            "| K | T | " + " | ".join(heads) + (" | ESS/s Effax / NumPyro |" if ratio else " |"),
+            "|---|---|" + "---|" * (len(heads) + ratio),
         ]
         for r in rows:
-            lines.append(
-                f"| {r['K']} | {r['T']} | " + " | ".join(f"{r[n] * 1e6:.1f}" for n in nuts) + " |"
-            )
+            cells = [f"{r[n] * 1e6:.1f}" for n in nuts] + [f"{r[n]:.1f}" for n in ess]
+            if ratio:
+                cells.append(f"{r['ESS/s Effax'] / r['ESS/s NumPyro']:.2f}×")
+            lines.append(f"| {r['K']} | {r['T']} | " + " | ".join(cells) + " |")
     with open(path, "w") as fh:
         fh.write("\n".join(lines) + "\n")
 
