@@ -36,6 +36,7 @@ What is measured, for each (K, T):
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -252,7 +253,7 @@ def nuts_per_leapfrog(
     return net / max(steps, 1), ess / net
 
 
-def machine() -> dict[str, str]:
+def machine(load_at_start: tuple[float, ...]) -> dict[str, str]:
     import numpyro
 
     cpu = platform.processor() or "?"
@@ -269,12 +270,11 @@ def machine() -> dict[str, str]:
         ).stdout.strip()
     except OSError:
         rev = "?"
-    import os
-
     return {
         "CPU": cpu,
         "cores": str(os.cpu_count()),
-        "load average at start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load average at start": " ".join(f"{x:.2f}" for x in load_at_start),
+        "load average at end": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "Python": platform.python_version(),
         "JAX": jax.__version__,
         "NumPyro": numpyro.__version__,
@@ -303,6 +303,7 @@ def main(argv=None) -> list[dict]:
         "device (not yet run: no GPU was lent when this was written)",
     )
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()
     if args.gpu:
         if jax.default_backend() == "cpu":
             raise SystemExit("--gpu: JAX sees no accelerator (default backend: cpu).")
@@ -345,7 +346,7 @@ def main(argv=None) -> list[dict]:
             rows.append(row)
     if args.out:
         # The command line as given (sys.argv when called as a script).
-        write(args.out, rows, machine(), sys.argv[1:] if argv is None else argv)
+        write(args.out, rows, machine(load_at_start), sys.argv[1:] if argv is None else argv)
     return rows
 
 
