@@ -32,6 +32,8 @@ log q(z)`` at the guide's draw ``z``.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -148,6 +150,29 @@ def check_traces(model_tr: Mapping[str, Any], guide_tr: Mapping[str, Any]) -> No
             )
 
 
+def _guide_then_model(
+    key: PRNGKeyArray,
+    model: Callable,
+    guide: Callable,
+    args: tuple,
+    kwargs: Mapping[str, Any],
+    params: ParamValues | None = None,
+) -> tuple[Trace, Trace]:
+    """``(model trace, guide trace)``: the guide run under ``seed``, then the model with the
+    guide's draws replayed, each keyed by one half of ``key``; both under ``params`` when
+    given (without it, a param site takes its initial value)."""
+    k_guide, k_model = jax.random.split(key)
+    given = () if params is None else (params,)
+    guide_pipe = functools.reduce(operator.rshift, (*given, seed(k_guide), trace()))
+    _, guide_states = run(guide, guide_pipe)(*args, **kwargs)
+    guide_tr = guide_states[-1]
+    model_pipe = functools.reduce(
+        operator.rshift, (Replay(guide_tr), *given, seed(k_model), trace())
+    )
+    _, model_states = run(model, model_pipe)(*args, **kwargs)
+    return model_states[-1], guide_tr
+
+
 def get_traces(
     key: PRNGKeyArray,
     params: Mapping[str, Any],
@@ -158,11 +183,9 @@ def get_traces(
 ) -> tuple[Trace, Trace]:
     """``(model trace, guide trace)`` of one particle: the guide run with the params, the
     model run with the guide's draws replayed."""
-    k_guide, k_model = jax.random.split(key)
-    values = ParamValues(dict(params))
-    _, (_, _, guide_tr) = run(guide, values >> seed(k_guide) >> trace())(*args, **kwargs)
-    pipe = Replay(guide_tr) >> values >> seed(k_model) >> trace()
-    _, (_, _, _, model_tr) = run(model, pipe)(*args, **kwargs)
+    model_tr, guide_tr = _guide_then_model(
+        key, model, guide, args, kwargs, ParamValues(dict(params))
+    )
     check_traces(model_tr, guide_tr)
     return model_tr, guide_tr
 
@@ -184,10 +207,7 @@ def initial_params(
     guide's. ``check(model_trace, guide_trace)`` is called on the two runs when given.
     """
     k_init, _ = jax.random.split(rng_key)  # SVI.init's split: the other half is its state's
-    k_guide, k_model = jax.random.split(k_init)
-    _, (_, guide_tr) = run(guide, seed(k_guide) >> trace())(*args, **kwargs)
-    pipe = Replay(guide_tr) >> seed(k_model) >> trace()
-    _, (_, _, model_tr) = run(model, pipe)(*args, **kwargs)
+    model_tr, guide_tr = _guide_then_model(k_init, model, guide, args, kwargs)
     if check is not None:
         check(model_tr, guide_tr)
     values: dict[str, Any] = {}
