@@ -44,7 +44,11 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", False)
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# This checkout's library, after the entries of PYTHONPATH: one that names another checkout
+# (a worktree, say) keeps precedence, so a comparison runs the code it names.
+sys.path.insert(
+    1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]), str(ROOT)
+)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
