@@ -576,6 +576,10 @@ class ExpandedDistribution(Distribution):
         return self.base_dist.is_discrete
 
     @property
+    def draws_need_key(self):  # type: ignore[override]
+        return self.base_dist.draws_need_key
+
+    @property
     def has_enumerate_support(self):  # type: ignore[override]
         return self.base_dist.has_enumerate_support
 
@@ -677,6 +681,10 @@ class Independent(Distribution):
         return self.base_dist.is_discrete
 
     @property
+    def draws_need_key(self):  # type: ignore[override]
+        return self.base_dist.draws_need_key
+
+    @property
     def has_enumerate_support(self):  # type: ignore[override]
         return False
 
@@ -748,6 +756,10 @@ class MaskedDistribution(Distribution):
     @property
     def is_discrete(self):  # type: ignore[override]
         return self.base_dist.is_discrete
+
+    @property
+    def draws_need_key(self):  # type: ignore[override]
+        return self.base_dist.draws_need_key
 
     @property
     def has_enumerate_support(self):  # type: ignore[override]

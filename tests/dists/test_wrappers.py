@@ -307,3 +307,31 @@ def test_jit_vmap_and_shape_wrappers():
     np.testing.assert_allclose(m.log_prob(x)[1], 0.0)
     u = D.Unit(jnp.zeros(3)).to_event(1)
     assert u.log_prob(jnp.empty((3, 0))).shape == ()
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        lambda d: d,
+        lambda d: d.to_event(1),
+        lambda d: d.expand((2, 3)).to_event(1),
+        lambda d: d.mask(jnp.array([True, False, True])),
+    ],
+    ids=["bare", "to_event", "expand_to_event", "mask"],
+)
+def test_a_point_mass_draws_with_no_seed_through_its_wrappers(wrap):
+    # A Delta's draw is its value, so its site needs no key, however it is wrapped (as in
+    # NumPyro, where a guide of point masses runs unseeded). Other families still refuse.
+    from effects import sample
+    from handlers import run, trace
+
+    v = jnp.array([0.5, -1.0, 2.0])
+
+    def model():
+        return sample("x", wrap(D.Delta(v)))
+
+    out, (tr,) = run(model, trace())()
+    np.testing.assert_array_equal(out, jnp.broadcast_to(v, out.shape))
+    assert tr["x"].value.shape == wrap(D.Delta(v)).shape()
+    with pytest.raises(ValueError, match="needs a PRNG key"):
+        run(lambda: sample("y", wrap(D.Normal(v, 1.0))), trace())()
