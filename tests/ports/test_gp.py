@@ -6,9 +6,10 @@ N(u | 0, 10) (the Jacobian included), and the likelihood is the Gaussian margina
 likelihood, one Cholesky factor per grid point (NumPy). The grid gives the posterior
 means and sds of the three log hyperparameters and of the example's predictive mean
 and predictive draw at the test inputs (the draw's sd from the law of total variance).
-The test checks that the grid holds all the mass and that halving its resolution
-changes nothing that matters, then compares NumPyro's reference and Effax's draws
-with it.
+The test checks that the grid holds all the mass and that a coarser grid (a third as
+many points) changes nothing that matters, then compares NumPyro's reference and Effax's
+draws with it. (A grid of 96 x 64 x 64 points, 2.7 times as many, moved no moment by more
+than 4e-6 posterior sds.)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _kernel(X, Z, var, length, noise, include_noise):
 
 
 @functools.cache
-def oracle(points: tuple[int, int, int] = (96, 64, 64), chunk: int = 8192) -> dict:
+def oracle(points: tuple[int, int, int] = (64, 48, 48), chunk: int = 8192) -> dict:
     module = _port.load("gp")
     X, Y, _ = module.get_data(N=25, N_test=5)
     X, Y = np.asarray(X, np.float64), np.asarray(Y, np.float64)
