@@ -46,7 +46,11 @@ Long rows (``d >= _LARGE_D``, or chains batched by ``jax.vmap``) change what is 
 there the leaf's dot products are one batched dot, and it writes only the rows that change,
 each a slice updated in place; on short rows a product-and-sum and a select over the whole
 state are fewer kernels. At d = 1000 that takes a leaf from 264 to about 40 microseconds;
-with 1000 chains of eight schools under ``vmap``, from about 5 to 1.3 milliseconds.
+with 1000 chains of eight schools under ``vmap``, from about 5 to 1.3 milliseconds. Under
+``vmap`` the loop over leaves is one loop for all chains (:func:`_batched_tree_loop`), so
+that no select of the whole batched state follows each leaf, and every kernel that reads
+the old state comes before the first write, so that XLA does not copy the state to keep
+it (about 1.1 milliseconds a leaf at 1000 chains, CPU time).
 
 On a larger model the leaf has more than 8 kernels, and XLA:CPU walks them as a graph: when
 more than 8 are ready at once it hands half of them to its thread pool, which on two cores
