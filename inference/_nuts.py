@@ -485,9 +485,17 @@ def _batched_tree_loop(
     leaf writes nothing that its result reads (see the long-row branch of
     :func:`_leaf_step`). The transitions are the same as those of the plain ``while_loop``.
     """
-    # The potential may close over traced values (the model's data); custom_vmap takes
-    # them as arguments, so that the rule below sees whether they are batched.
-    pg, pg_consts = jax.closure_convert(potential_and_grad, init[_CUR, :d])
+    # The potential may close over traced values (the model's data, of any dtype);
+    # custom_vmap takes them as arguments, so that the rule below sees whether they are
+    # batched. (``jax.closure_convert`` would hoist only the floating-point ones.)
+    closed, out_shape = jax.make_jaxpr(potential_and_grad, return_shape=True)(init[_CUR, :d])
+    out_tree = jax.tree.structure(out_shape)
+    pg_consts = closed.consts
+
+    def pg(z, *consts):
+        out = jax.core.eval_jaxpr(closed.jaxpr, consts, z)
+        return jax.tree.unflatten(out_tree, out)
+
     done = lambda state: state[..., _SCAL, _DONE] != 0  # noqa: E731
 
     def step(state, pg_consts, consts):
