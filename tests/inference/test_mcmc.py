@@ -98,6 +98,35 @@ def test_vectorized_chains_match_sequential_ones():
     np.testing.assert_allclose(draws["vectorized"][0], draws["sequential"][0], rtol=1e-10)
 
 
+def _poisson(c):
+    r = sample("r", D.Gamma(2.0, 1.0))
+    with plate("N", c.shape[0]):
+        sample("c", D.Poisson(r), obs=c)
+
+
+def test_vectorized_chains_on_integer_data_also_under_vmap():
+    # Vectorised NUTS runs its leaves in one loop for all chains (a custom vmap rule), which
+    # takes the model's traced data as arguments: integer data too, batched or not.
+    counts = jnp.array([[3, 1, 4, 1, 5], [5, 3, 6, 3, 7]], dtype=jnp.int32)
+
+    def fit(c, method):
+        m = MCMC(
+            NUTS(_poisson),
+            num_warmup=20,
+            num_samples=20,
+            num_chains=2,
+            chain_method=method,
+            progress_bar=False,
+        )
+        m.run(jax.random.key(1), c)
+        return m.get_samples()["r"]
+
+    sequential = np.stack([np.asarray(fit(c, "sequential")) for c in counts])
+    np.testing.assert_allclose(np.asarray(fit(counts[0], "vectorized")), sequential[0], rtol=1e-10)
+    batched = jax.vmap(lambda c: fit(c, "vectorized"))(counts)
+    np.testing.assert_allclose(np.asarray(batched), sequential, rtol=1e-10)
+
+
 def test_parallel_falls_back_with_warning():
     m = _mcmc(num_chains=jax.local_device_count() + 1, chain_method="parallel", num_samples=20)
     with pytest.warns(UserWarning, match="running the chains sequentially"):
