@@ -13,10 +13,16 @@ both frameworks. ESS is the smallest bulk ESS over the latent scalars, all chain
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This checkout's library, after the entries of PYTHONPATH: one that names another checkout
+# (a worktree, say) keeps precedence, so a comparison runs the code it names.
+sys.path.insert(
+    1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+    str(Path(__file__).resolve().parents[1]),
+)
 
 from benchmarks.run import BENCHMARKS, Effax, NumPyro, machine_info, one_run
 

@@ -27,7 +27,12 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# This checkout's library, after the entries of PYTHONPATH: one that names another checkout
+# (a worktree, say) keeps precedence, so a comparison runs the code it names.
+sys.path.insert(
+    1 + len([p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]),
+    str(Path(__file__).resolve().parents[1]),
+)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
