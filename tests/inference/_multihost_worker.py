@@ -10,7 +10,13 @@ and saves the draws every process gathered.
 import os
 import sys
 
-os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+# Two devices per process; the test process's other XLA flags (its code generator) are kept,
+# so that the draws compared are compiled alike.
+_DEVICES = "--xla_force_host_platform_device_count"
+os.environ["XLA_FLAGS"] = " ".join(
+    [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(_DEVICES)]
+    + [f"{_DEVICES}=2"]
+)
 
 import jax  # noqa: E402
 
