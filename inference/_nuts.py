@@ -46,11 +46,7 @@ Long rows (``d >= _LARGE_D``, or chains batched by ``jax.vmap``) change what is 
 there the leaf's dot products are one batched dot, and it writes only the rows that change,
 each a slice updated in place; on short rows a product-and-sum and a select over the whole
 state are fewer kernels. At d = 1000 that takes a leaf from 264 to about 40 microseconds;
-with 1000 chains of eight schools under ``vmap``, from about 5 to 1.3 milliseconds. Under
-``vmap`` the loop over leaves is one loop for all chains (:func:`_batched_tree_loop`), so
-that no select of the whole batched state follows each leaf, and every kernel that reads
-the old state comes before the first write, so that XLA does not copy the state to keep
-it (about 1.1 milliseconds a leaf at 1000 chains, CPU time).
+with 1000 chains of eight schools under ``vmap``, from about 5 to 1.3 milliseconds.
 
 On a larger model the leaf has more than 8 kernels, and XLA:CPU walks them as a graph: when
 more than 8 are ready at once it hands half of them to its thread pool, which on two cores
@@ -72,11 +68,9 @@ from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.custom_batching import custom_vmap
 from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from ._integrator import (
@@ -156,7 +150,6 @@ _PICK_ELSE = np.array(
 # Rows of a leaf's block: the new leaf's z, p, v, z_grad and rho (0-4), then the picked rows
 # (rho0, start p, start v at 5-7), then the bit counts of the leaf index.
 _B_START, _B_SCAL, _B_FAR, _B_OLD_RHO, _B_OLD_SUB_PROP, _B_BITS = 5, 8, 9, 13, 14, 16
-_B_TREE_PROP = 17  # long rows only: the trajectory's proposal (z, z_grad)
 # Counter words that keep the uniform streams of one transition apart.
 _LEAF, _DIRECTION, _MERGE, _MOMENTUM = range(4)
 
@@ -253,9 +246,6 @@ def _leaf_step(
                     jnp.stack([_pad(r, width) for r in (z, p, v, z_grad, state[_RHO, :d] + p)]),
                     picked,
                     bits[None],
-                    # Long rows: the trajectory's proposal, read here so that no kernel reads
-                    # the old state after the first in-place write (XLA would copy it).
-                    *([state[_TREE_PROP : _TREE_PROP + 2]] if long_rows else []),
                 ]
             ),
             potential,
@@ -409,17 +399,9 @@ def _leaf_step(
         # Write only the rows that change, in place. The select below evaluates every element
         # of the state, 22 + 4 * max_tree_depth rows of d + 1, at about a nanosecond each
         # (75 microseconds a leaf at d = 1000, against 7 for these writes).
-        # A finished transition stays as it is (its leaf is computed and dropped): under
-        # `_batched_tree_loop` the loop runs until every chain is done, with no select of
-        # the whole state after each leaf. Its proposal and scalars are kept, and so is the
-        # point it grows from, so that a finished chain keeps integrating the same leaf; the
-        # rows that only a later leaf would read may take any value.
-        active = block[_B_SCAL, _DONE] == 0
-        take_sub = take_sub & active
-        scalars = jnp.where(active, scalars, block[_B_SCAL])
         upper = jnp.concatenate(
             [
-                jnp.where(take_sub, sub_prop, block[_B_TREE_PROP : _B_TREE_PROP + 2]),
+                jnp.where(take_sub, sub_prop, state[_TREE_PROP : _TREE_PROP + 2]),
                 jnp.where(take_leaf, leaf_prop, old_sub_prop),
                 block[4:8],
                 scalars[None],
@@ -427,17 +409,10 @@ def _leaf_step(
         )
         row = lambda r: jnp.asarray(r, jnp.int32)  # noqa: E731
         zero = row(0)
-        # Rows _CUR to _SCAL in one write at a fixed row (under vmap a dynamic-update-slice,
-        # where a row chosen per chain would be a scatter), the checkpoint in another.
-        head = jnp.concatenate(
-            [
-                jnp.where(active, jnp.where(turn_back, far, leaf), end),
-                jnp.where(go_right, far, leaf),  # the left end
-                jnp.where(go_right, leaf, far),  # the right end
-                upper,
-            ]
-        )
-        out = lax.dynamic_update_slice(state, head, (row(_CUR), zero))
+        out = lax.dynamic_update_slice(state, upper, (row(_TREE_PROP), zero))
+        out = lax.dynamic_update_slice(out, jnp.where(turn_back, far, leaf), (row(_CUR), zero))
+        end_row = jnp.where(go_right, row(_RIGHT), row(_LEFT))
+        out = lax.dynamic_update_slice(out, leaf, (end_row, zero))
         return lax.dynamic_update_slice(out, new_ckpt, (row(_ROWS + 2 * slot), zero))
     # The new state is the old one with some rows replaced. Each row reads the old state only
     # at its own position, so XLA updates the loop state in place (no copy per leaf).
@@ -465,60 +440,6 @@ def _leaf_step(
         ]
     )
     return jnp.where(replace[:, None], new_rows, state)
-
-
-def _batched_tree_loop(
-    leaf: Callable[..., Array],
-    potential_and_grad: Callable[[Array], tuple[Array, Array]],
-    init: Array,
-    consts: tuple,
-    d: int,
-) -> Array:
-    """The transition's loop over leaves, ``lax.while_loop`` of ``leaf`` until the state is
-    done; under ``jax.vmap`` one loop for all chains, with no select of the whole state.
-
-    ``jax.vmap`` of a ``while_loop`` whose condition differs between chains runs until every
-    chain is done and, after each step, selects between the new and the old carry of every
-    chain: one more pass over the whole batched state, which also keeps XLA from updating
-    it in place (at 1000 chains of eight schools, 4 MB three times a leaf). Here the batched
-    loop's condition is one for all chains, "some chain is not done", and a finished chain's
-    leaf writes nothing that its result reads (see the long-row branch of
-    :func:`_leaf_step`). The transitions are the same as those of the plain ``while_loop``.
-    """
-    # The potential may close over traced values (the model's data, of any dtype);
-    # custom_vmap takes them as arguments, so that the rule below sees whether they are
-    # batched. (``jax.closure_convert`` would hoist only the floating-point ones.)
-    closed, out_shape = jax.make_jaxpr(potential_and_grad, return_shape=True)(init[_CUR, :d])
-    out_tree = jax.tree.structure(out_shape)
-    pg_consts = closed.consts
-
-    def pg(z, *consts):
-        out = jax.core.eval_jaxpr(closed.jaxpr, consts, z)
-        return jax.tree.unflatten(out_tree, out)
-
-    done = lambda state: state[..., _SCAL, _DONE] != 0  # noqa: E731
-
-    def step(state, pg_consts, consts):
-        # custom_vmap may hand over constants as NumPy arrays.
-        consts = jax.tree.map(jnp.asarray, consts)
-        return leaf(state, lambda z: pg(z, *pg_consts), *consts)
-
-    @custom_vmap
-    def loop(state, pg_consts, consts):
-        return lax.while_loop(lambda s: ~done(s), lambda s: step(s, pg_consts, consts), state)
-
-    @loop.def_vmap
-    def _(axis_size, in_batched, state, pg_consts, consts):
-        if not in_batched[0]:
-            state = jnp.broadcast_to(state, (axis_size, *state.shape))
-        axes = jax.tree.map(lambda b: 0 if b else None, (True, *in_batched[1:]))
-        body = jax.vmap(step, in_axes=axes)
-        out = lax.while_loop(
-            lambda s: ~jnp.all(done(s)), lambda s: body(s, pg_consts, consts), state
-        )
-        return out, True
-
-    return loop(init, tuple(pg_consts), consts)
 
 
 def nuts_init(
@@ -626,16 +547,22 @@ def nuts_kernel(
             jnp.zeros((4 * D, width), dtype),
         ]
     )
-    leaf = functools.partial(_leaf_step, d=d, max_tree_depth=D, long_rows=batched or d >= _LARGE_D)
-    consts = (step_size, imm, loop_mass(imm), energy_0, max_delta_energy)
-    if batched:
-        final = _batched_tree_loop(leaf, potential_and_grad, init, consts, d)
-    else:
-        final = lax.while_loop(
-            lambda state: state[_SCAL, _DONE] == 0,
-            lambda state: leaf(state, potential_and_grad, *consts),
-            init,
-        )
+    final = lax.while_loop(
+        lambda state: state[_SCAL, _DONE] == 0,
+        functools.partial(
+            _leaf_step,
+            potential_and_grad=potential_and_grad,
+            step_size=step_size,
+            inverse_mass_matrix=imm,
+            mass=loop_mass(imm),
+            energy_0=energy_0,
+            max_delta_energy=max_delta_energy,
+            d=d,
+            max_tree_depth=D,
+            long_rows=batched or d >= _LARGE_D,
+        ),
+        init,
+    )
     s = final[_SCAL]
     info = NUTSInfo(
         num_steps=s[_STEPS].astype(jnp.int32),
