@@ -105,8 +105,9 @@ def _poisson(c):
 
 
 def test_vectorized_chains_on_integer_data_also_under_vmap():
-    # Vectorised NUTS runs its leaves in one loop for all chains (a custom vmap rule), which
-    # takes the model's traced data as arguments: integer data too, batched or not.
+    # Vectorised chains, and an outer vmap over datasets, on a model whose traced data are
+    # integers. (A custom vmap rule for the leaf loop once failed here: it took only the
+    # floating-point values the potential closes over as its arguments.)
     counts = jnp.array([[3, 1, 4, 1, 5], [5, 3, 6, 3, 7]], dtype=jnp.int32)
 
     def fit(c, method):
