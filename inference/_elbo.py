@@ -32,8 +32,6 @@ log q(z)`` at the guide's draw ``z``.
 
 from __future__ import annotations
 
-import functools
-import operator
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -43,7 +41,17 @@ import jax.numpy as jnp
 from jaxtyping import Array, PRNGKeyArray
 
 from dists import kl_divergence
-from effects import AbstractSite, Effect, Handler, Param, Sample, isolated, perform, run
+from effects import (
+    AbstractSite,
+    Effect,
+    Handler,
+    Param,
+    Pipeline,
+    Sample,
+    isolated,
+    perform,
+    run,
+)
 from handlers import Enum, Replay, Trace, factors, seed, trace
 
 from ._contract import contract_factors
@@ -163,12 +171,10 @@ def _guide_then_model(
     given (without it, a param site takes its initial value)."""
     k_guide, k_model = jax.random.split(key)
     given = () if params is None else (params,)
-    guide_pipe = functools.reduce(operator.rshift, (*given, seed(k_guide), trace()))
+    guide_pipe = Pipeline((*given, seed(k_guide), trace()))
     _, guide_states = run(guide, guide_pipe)(*args, **kwargs)
     guide_tr = guide_states[-1]
-    model_pipe = functools.reduce(
-        operator.rshift, (Replay(guide_tr), *given, seed(k_model), trace())
-    )
+    model_pipe = Pipeline((Replay(guide_tr), *given, seed(k_model), trace()))
     _, model_states = run(model, model_pipe)(*args, **kwargs)
     return model_states[-1], guide_tr
 
